@@ -1,0 +1,43 @@
+/**
+ * Builds the HTTP application. oidc-provider is itself a Koa app; our middleware runs before its router
+ * (Provider#use), so the order below is the whole request pipeline.
+ */
+import { bodyParser } from '@koa/bodyparser';
+import type { Context, Next } from 'koa';
+import type Provider from 'oidc-provider';
+import type { Container } from './container.js';
+import { errorHandler } from './http/error-handler.js';
+import { securityHeaders } from './http/security-headers.js';
+import { staticAssets } from './http/static.js';
+import { interactionRoutes } from './interactions/routes.js';
+import { AppError } from './errors/index.js';
+
+const OUR_FORMS = /^\/(interaction|account|demo)(\/|$)/;
+
+export function createApp(c: Container): Provider {
+  const app = c.provider;
+  const parseBody = bodyParser({ enableTypes: ['form', 'json'], formLimit: '16kb', jsonLimit: '64kb', encoding: 'utf-8' });
+
+  app.use(securityHeaders(c.config.issuer.startsWith('https://')));
+  app.use(errorHandler(c.views, c.log));
+  app.use(staticAssets());
+  app.use(async (ctx: Context, next: Next) => {
+    if (ctx.path !== '/healthz') return next();
+    try {
+      await c.db.raw('select 1');
+      if (c.redis) await c.redis.ping();
+      ctx.body = { status: 'ok' };
+    } catch {
+      throw new AppError('store_unavailable');
+    }
+  });
+  // Parse bodies for our own form routes only; oidc-provider parses its endpoints itself.
+  app.use(async (ctx: Context, next: Next) => (OUR_FORMS.test(ctx.path) ? parseBody(ctx, next) : next()));
+  app.use(interactionRoutes({ provider: app, views: c.views, csrf: c.csrf, flow: c.flow }).routes());
+  app.use(async (ctx: Context, next: Next) => {
+    if (ctx.path !== '/' || ctx.method !== 'GET') return next();
+    ctx.type = 'html';
+    ctx.body = await c.views.render('home', { title: 'Stepwise', issuer: c.config.issuer });
+  });
+  return app;
+}

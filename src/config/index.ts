@@ -1,0 +1,173 @@
+/**
+ * Configuration: read from the environment once at start-up, validated with zod.
+ * Nothing else in the codebase reads process.env.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const intFromEnv = (def: number, min: number, max: number) =>
+  z.coerce.number().int().min(min).max(max).default(def);
+
+const boolFromEnv = (def: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(def ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: intFromEnv(3000, 0, 65535),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  ISSUER: z.url({ protocol: /^https?$/ }).optional(),
+  DATABASE_URL: z.string().min(1).default('./data/stepwise.sqlite'),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  STEPWISE_SECRETS_FILE: z.string().min(1).optional(),
+  STEPWISE_COOKIE_KEYS: z.string().min(1).optional(),
+  STEPWISE_ENCRYPTION_KEY: z.string().min(1).optional(),
+  STEPWISE_DEMO: boolFromEnv(true),
+  TRUST_PROXY: boolFromEnv(false),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ARGON2_MEMORY_KIB: intFromEnv(19456, 7168, 4_194_304),
+  ARGON2_TIME_COST: intFromEnv(2, 1, 20),
+  ARGON2_PARALLELISM: intFromEnv(1, 1, 16),
+  PASSWORD_MIN_LENGTH: intFromEnv(8, 8, 64),
+  LOGIN_MAX_FAILURES: intFromEnv(10, 1, 100),
+  WEBAUTHN_RP_ID: z.string().min(1).optional(),
+  WEBAUTHN_RP_NAME: z.string().min(1).default('Stepwise'),
+  SESSION_TTL_SECONDS: intFromEnv(14 * 24 * 3600, 300, 30 * 24 * 3600),
+  REAUTH_WINDOW_SECONDS: intFromEnv(300, 30, 3600),
+  STEPWISE_LEVELS_FILE: z.string().min(1).optional(),
+});
+
+export interface Secrets {
+  /** Keygrip keys for cookie signing; first one signs, all verify. */
+  cookieKeys: string[];
+  /** 32-byte key for AES-256-GCM encryption of secrets at rest. */
+  encryptionKey: Buffer;
+}
+
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  port: number;
+  host: string;
+  issuer: string;
+  database: { client: 'pg'; connection: string } | { client: 'sqlite'; filename: string };
+  redisUrl: string | undefined;
+  secrets: Secrets;
+  demo: boolean;
+  trustProxy: boolean;
+  logLevel: string;
+  argon2: { memoryCost: number; timeCost: number; parallelism: number };
+  password: { minLength: number; maxLength: number };
+  login: { maxFailures: number };
+  webauthn: { rpID: string; rpName: string; origin: string };
+  sessionTtlSeconds: number;
+  reauthWindowSeconds: number;
+  levelsFile: string | undefined;
+}
+
+const secretsFileSchema = z.object({
+  cookieKeys: z.array(z.string().min(32)).min(1),
+  encryptionKey: z.string().min(1),
+});
+
+function parseEncryptionKey(raw: string, source: string): Buffer {
+  const key = Buffer.from(raw, 'base64');
+  if (key.length !== 32) {
+    throw new ConfigError(`${source}: encryption key must be 32 bytes, base64-encoded (got ${key.length} bytes)`);
+  }
+  return key;
+}
+
+function generateSecrets(): { cookieKeys: string[]; encryptionKey: string } {
+  return {
+    cookieKeys: [randomBytes(32).toString('base64url')],
+    encryptionKey: randomBytes(32).toString('base64'),
+  };
+}
+
+function loadSecrets(env: z.infer<typeof envSchema>, dataDir: string): Secrets {
+  if (env.STEPWISE_COOKIE_KEYS && env.STEPWISE_ENCRYPTION_KEY) {
+    const cookieKeys = env.STEPWISE_COOKIE_KEYS.split(',').map((k) => k.trim()).filter(Boolean);
+    if (cookieKeys.some((k) => k.length < 32)) {
+      throw new ConfigError('STEPWISE_COOKIE_KEYS: each comma-separated key must be at least 32 characters');
+    }
+    return { cookieKeys, encryptionKey: parseEncryptionKey(env.STEPWISE_ENCRYPTION_KEY, 'STEPWISE_ENCRYPTION_KEY') };
+  }
+  if (env.STEPWISE_COOKIE_KEYS || env.STEPWISE_ENCRYPTION_KEY) {
+    throw new ConfigError('STEPWISE_COOKIE_KEYS and STEPWISE_ENCRYPTION_KEY must be set together');
+  }
+  let file = env.STEPWISE_SECRETS_FILE;
+  if (!file) {
+    if (env.NODE_ENV === 'production') {
+      throw new ConfigError(
+        'STEPWISE_SECRETS_FILE (or STEPWISE_COOKIE_KEYS + STEPWISE_ENCRYPTION_KEY) is required when NODE_ENV=production',
+      );
+    }
+    // Embedded mode: generate once next to the database so restarts keep sessions and encrypted data readable.
+    file = resolve(dataDir, 'secrets.json');
+    if (!existsSync(file)) {
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, JSON.stringify(generateSecrets(), null, 2), { mode: 0o600, flag: 'wx' });
+    }
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`STEPWISE_SECRETS_FILE: cannot read ${file}: ${(err as Error).message}`);
+  }
+  const result = secretsFileSchema.safeParse(parsed);
+  if (!result.success) {
+    throw new ConfigError(`STEPWISE_SECRETS_FILE: ${file} must hold {"cookieKeys": [..32+ chars], "encryptionKey": base64}`);
+  }
+  return {
+    cookieKeys: result.data.cookieKeys,
+    encryptionKey: parseEncryptionKey(result.data.encryptionKey, 'STEPWISE_SECRETS_FILE'),
+  };
+}
+
+/** Loads and validates configuration; throws ConfigError with one line naming the bad variable. */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const result = envSchema.safeParse(source);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const name = issue.path.join('.');
+    const value = source[name];
+    throw new ConfigError(`${name}: ${issue.message}${value !== undefined ? ` (got ${JSON.stringify(value)})` : ''}`);
+  }
+  const env = result.data;
+  const issuer = (env.ISSUER ?? `http://localhost:${env.PORT}`).replace(/\/$/, '');
+  const isPg = /^postgres(ql)?:\/\//.test(env.DATABASE_URL);
+  const sqliteFile = env.DATABASE_URL.replace(/^sqlite:(\/\/)?/, '');
+  const dataDir = isPg || sqliteFile === ':memory:' ? resolve('./data') : dirname(resolve(sqliteFile));
+  if (env.NODE_ENV === 'production' && !issuer.startsWith('https://')) {
+    throw new ConfigError(`ISSUER: must be https:// when NODE_ENV=production (got ${JSON.stringify(issuer)})`);
+  }
+  const issuerUrl = new URL(issuer);
+  return {
+    env: env.NODE_ENV,
+    port: env.PORT,
+    host: env.HOST,
+    issuer,
+    database: isPg ? { client: 'pg', connection: env.DATABASE_URL } : { client: 'sqlite', filename: sqliteFile },
+    redisUrl: env.REDIS_URL,
+    secrets: loadSecrets(env, dataDir),
+    demo: env.STEPWISE_DEMO && env.NODE_ENV !== 'production',
+    trustProxy: env.TRUST_PROXY,
+    logLevel: env.LOG_LEVEL,
+    argon2: { memoryCost: env.ARGON2_MEMORY_KIB, timeCost: env.ARGON2_TIME_COST, parallelism: env.ARGON2_PARALLELISM },
+    password: { minLength: env.PASSWORD_MIN_LENGTH, maxLength: 256 },
+    login: { maxFailures: env.LOGIN_MAX_FAILURES },
+    webauthn: { rpID: env.WEBAUTHN_RP_ID ?? issuerUrl.hostname, rpName: env.WEBAUTHN_RP_NAME, origin: issuerUrl.origin },
+    sessionTtlSeconds: env.SESSION_TTL_SECONDS,
+    reauthWindowSeconds: env.REAUTH_WINDOW_SECONDS,
+    levelsFile: env.STEPWISE_LEVELS_FILE,
+  };
+}

@@ -1,0 +1,112 @@
+/** Wires config → stores → services → provider into one typed object. No module-level singletons. */
+import type { Redis } from 'ioredis';
+import type Provider from 'oidc-provider';
+import pino, { type Logger } from 'pino';
+import type { Config } from './config/index.js';
+import { createDb, migrate, type Db } from './store/db.js';
+import { createRedis } from './store/redis.js';
+import { RedisKv, SqlKv, type KvStore } from './store/kv.js';
+import { UsersRepo } from './store/repos/users.js';
+import { ClientsRepo } from './store/repos/clients.js';
+import { SecretBox } from './security/crypto.js';
+import { PasswordHasher } from './security/password.js';
+import { Csrf } from './security/csrf.js';
+import { createThrottle, defaultRules, type Throttle } from './security/rate-limit.js';
+import { AuditLog } from './audit/log.js';
+import { SigningKeys } from './oidc/keys.js';
+import { SqlAdapter, adapterFactory } from './oidc/adapters.js';
+import { createProvider } from './oidc/provider.js';
+import { Views } from './http/views.js';
+import { AuthContextStore } from './interactions/auth-context.js';
+import { SignInFlow } from './interactions/flow.js';
+import { PasswordFactor } from './factors/password.js';
+import { DEFAULT_LEVELS, type LevelRule } from './policy/levels.js';
+
+export interface Container {
+  config: Config;
+  log: Logger;
+  db: Db;
+  redis: Redis | undefined;
+  kv: KvStore;
+  box: SecretBox;
+  users: UsersRepo;
+  clients: ClientsRepo;
+  hasher: PasswordHasher;
+  csrf: Csrf;
+  audit: AuditLog;
+  keys: SigningKeys;
+  views: Views;
+  levels: LevelRule[];
+  throttles: Record<keyof ReturnType<typeof defaultRules>, Throttle>;
+  provider: Provider;
+  flow: SignInFlow;
+  now: () => number;
+  close(): Promise<void>;
+}
+
+export interface ContainerOptions {
+  log?: Logger;
+  now?: () => number;
+  /** Run migrations at start (embedded default; the CLI's `migrate` does it explicitly). */
+  migrate?: boolean;
+}
+
+export async function buildContainer(config: Config, opts: ContainerOptions = {}): Promise<Container> {
+  const log = opts.log ?? pino({ level: config.logLevel });
+  const now = opts.now ?? Date.now;
+  const db = createDb(config.database);
+  const redis = config.redisUrl ? createRedis(config.redisUrl) : undefined;
+  const closers: Array<() => Promise<unknown>> = [() => db.destroy()];
+  if (redis) closers.unshift(() => redis.quit().catch(() => redis.disconnect()));
+  const close = async () => {
+    for (const c of closers) await c();
+  };
+  try {
+    if (opts.migrate ?? true) await migrate(db);
+    const box = new SecretBox(config.secrets.encryptionKey);
+    const kv: KvStore = redis ? new RedisKv(redis) : new SqlKv(db, now);
+    const users = new UsersRepo(db);
+    const clients = new ClientsRepo(db, box);
+    const hasher = new PasswordHasher(config.argon2);
+    const audit = new AuditLog(db, now);
+    const keys = new SigningKeys(db, box);
+    const views = new Views(config.env !== 'development');
+    const levels = DEFAULT_LEVELS;
+    const rules = defaultRules(config.login.maxFailures);
+    const throttles = Object.fromEntries(
+      await Promise.all(Object.entries(rules).map(async ([k, rule]) => [k, await createThrottle(rule, { db, redis })])),
+    ) as Container['throttles'];
+    const provider = createProvider({
+      config,
+      users,
+      views,
+      jwks: await keys.ensure(),
+      adapter: adapterFactory({ db, redis, clients }),
+      acrValues: levels.map((l) => l.acr),
+    });
+    const authContexts = new AuthContextStore(kv);
+    const flow = new SignInFlow({
+      provider,
+      authContexts,
+      password: new PasswordFactor(users, hasher),
+      throttles,
+      audit,
+      clients,
+      levels,
+      now,
+    });
+    if (!redis) {
+      // Embedded mode: expired artifacts live in SQL tables, so sweep them periodically.
+      const timer = setInterval(() => {
+        void SqlAdapter.sweep(db).catch(() => undefined);
+        void (kv as SqlKv).sweep().catch(() => undefined);
+      }, 10 * 60 * 1000);
+      timer.unref();
+      closers.unshift(async () => clearInterval(timer));
+    }
+    return { config, log, db, redis, kv, box, users, clients, hasher, csrf: new Csrf(box), audit, keys, views, levels, throttles, provider, flow, now, close };
+  } catch (err) {
+    await close().catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * The one mapping from errors to responses for our own routes: HTML error pages for people, JSON problems
+ * for API callers. Never a stack trace; unknown errors are logged and shown as a generic 500.
+ */
+import type { Context, Next } from 'koa';
+import { errors as oidcErrors } from 'oidc-provider';
+import type { Logger } from 'pino';
+import { AppError, ERRORS, isStoreOutage, type ErrorCode } from '../errors/index.js';
+import type { Views } from './views.js';
+
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (err instanceof oidcErrors.SessionNotFound) return new AppError('interaction_not_found');
+  if (isStoreOutage(err)) return new AppError('store_unavailable', undefined, undefined, { cause: err });
+  const status = (err as { status?: number; statusCode?: number })?.status ?? (err as { statusCode?: number })?.statusCode;
+  const byStatus: Record<number, ErrorCode> = { 400: 'invalid_request', 413: 'payload_too_large', 415: 'unsupported_media_type', 404: 'not_found', 403: 'forbidden' };
+  if (status && byStatus[status]) return new AppError(byStatus[status]!);
+  return new AppError('internal', undefined, undefined, { cause: err });
+}
+
+export function wantsJson(ctx: Context): boolean {
+  return ctx.path.startsWith('/api/') || ctx.path.startsWith('/admin/api/') || ctx.accepts('html', 'json') === 'json';
+}
+
+export function errorHandler(views: Views, log: Logger) {
+  return async function handleErrors(ctx: Context, next: Next) {
+    try {
+      await next();
+    } catch (caught) {
+      const err = toAppError(caught);
+      if (err.code === 'internal' || err.code === 'store_unavailable') {
+        log.error({ err: caught, path: ctx.path, method: ctx.method }, `request failed: ${err.code}`);
+      }
+      ctx.status = err.status;
+      if (err.code === 'too_many_attempts') ctx.set('Retry-After', '60');
+      if (wantsJson(ctx)) {
+        ctx.body = { error: err.code, message: err.publicMessage, ...(err.field ? { field: err.field } : {}) };
+        return;
+      }
+      ctx.type = 'html';
+      ctx.body = await views.render('error', { title: 'Something went wrong', message: err.publicMessage, code: err.code });
+    }
+  };
+}
+
+export { ERRORS };

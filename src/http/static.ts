@@ -1,0 +1,35 @@
+/** Serves a fixed list of static assets (our CSS/JS and the SimpleWebAuthn browser bundle); nothing else. */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Context, Next } from 'koa';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const publicDir = resolve(here, '../../public');
+const require = createRequire(import.meta.url);
+
+const ASSETS: Record<string, { file: () => string; type: string }> = {
+  '/assets/stepwise.css': { file: () => resolve(publicDir, 'stepwise.css'), type: 'text/css' },
+  '/assets/stepwise.js': { file: () => resolve(publicDir, 'stepwise.js'), type: 'application/javascript' },
+  '/assets/simplewebauthn-browser.js': {
+    file: () => resolve(dirname(require.resolve('@simplewebauthn/browser/package.json')), 'dist/bundle/index.umd.min.js'),
+    type: 'application/javascript',
+  },
+};
+
+export function staticAssets() {
+  const cache = new Map<string, Buffer>();
+  return async function serveAsset(ctx: Context, next: Next) {
+    const asset = ctx.method === 'GET' ? ASSETS[ctx.path] : undefined;
+    if (!asset) return next();
+    let body = cache.get(ctx.path);
+    if (!body) {
+      body = await readFile(asset.file());
+      cache.set(ctx.path, body);
+    }
+    ctx.type = asset.type;
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = body;
+  };
+}

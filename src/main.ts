@@ -1,0 +1,45 @@
+/** Process entry: config → stores → app → listen; graceful shutdown on SIGINT/SIGTERM. */
+import { performance } from 'node:perf_hooks';
+import { ConfigError, loadConfig } from './config/index.js';
+import { startServer } from './server.js';
+import { seedDemo } from './seed.js';
+
+async function main() {
+  const t0 = performance.now();
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`stepwise: configuration error: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const running = await startServer(config);
+  const { log } = running.container;
+  if (config.demo) {
+    const banner = await seedDemo(running.container);
+    if (banner) console.log(banner);
+  }
+  const store = config.database.client === 'pg' ? 'PostgreSQL' : `SQLite (${config.database.filename})`;
+  log.info(
+    { issuer: config.issuer, store, redis: Boolean(config.redisUrl), startupMs: Math.round(performance.now() - t0) },
+    `Stepwise ready on port ${config.port}: discovery at ${config.issuer}/.well-known/openid-configuration`,
+  );
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    await running.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  console.error(`stepwise: failed to start: ${(err as Error).message}`);
+  process.exit(1);
+});

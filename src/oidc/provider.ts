@@ -1,0 +1,135 @@
+/** oidc-provider configuration: one place for protocol options, claims, cookies, TTLs and error pages. */
+import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Config } from '../config/index.js';
+import type { UsersRepo } from '../store/repos/users.js';
+import type { Views } from '../http/views.js';
+import type { PrivateJwk } from './keys.js';
+import { ERRORS } from '../errors/index.js';
+
+export interface ProviderDeps {
+  config: Config;
+  users: UsersRepo;
+  views: Views;
+  jwks: PrivateJwk[];
+  adapter: (name: string) => NonNullable<Configuration['adapter']> extends infer A ? (A extends (...args: never[]) => infer R ? R : never) : never;
+  acrValues: string[];
+  policy?: interactionPolicy.Prompt[];
+}
+
+/** Custom client metadata; `first_party` lets trusted clients skip the consent screen. */
+export const CLIENT_EXTRA_PROPERTIES = ['first_party', 'client_name'];
+
+export function createProvider(deps: ProviderDeps): Provider {
+  const { config, users, views } = deps;
+  const secure = config.issuer.startsWith('https://');
+  const cookieOptions = { httpOnly: true, sameSite: 'lax' as const, secure, signed: true };
+
+  const configuration: Configuration = {
+    adapter: deps.adapter as Configuration['adapter'],
+    jwks: { keys: deps.jwks as never },
+    acrValues: deps.acrValues,
+    responseTypes: ['code'],
+    claims: {
+      // acr, amr and auth_time are requested implicitly by `openid`, so every ID token carries them.
+      openid: ['sub', 'acr', 'amr', 'auth_time'],
+      email: ['email', 'email_verified'],
+      profile: ['name'],
+      acr: null,
+      amr: null,
+      auth_time: null,
+      sid: null,
+    },
+    scopes: ['openid', 'offline_access', 'email', 'profile'],
+    extraClientMetadata: {
+      properties: CLIENT_EXTRA_PROPERTIES,
+      validator(_ctx, key, value) {
+        if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
+          throw new errors.InvalidClientMetadata('first_party must be a boolean');
+        }
+      },
+    },
+    features: {
+      devInteractions: { enabled: false },
+      claimsParameter: { enabled: true },
+      introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          ctx.type = 'html';
+          ctx.body = await views.render('logout', { title: 'Sign out', form });
+        },
+        async postLogoutSuccessSource(ctx) {
+          ctx.type = 'html';
+          ctx.body = await views.render('logged-out', { title: 'Signed out' });
+        },
+      },
+    },
+    pkce: { required: () => true },
+    cookies: {
+      keys: config.secrets.cookieKeys,
+      long: cookieOptions,
+      short: cookieOptions,
+      names: { session: 'stepwise_session', interaction: 'stepwise_interaction', resume: 'stepwise_resume' },
+    },
+    ttl: {
+      AccessToken: 3600,
+      AuthorizationCode: 60,
+      IdToken: 3600,
+      Interaction: 3600,
+      Session: config.sessionTtlSeconds,
+      Grant: config.sessionTtlSeconds,
+      RefreshToken: 14 * 24 * 3600,
+      ClientCredentials: 600,
+      DeviceCode: 600,
+      BackchannelAuthenticationRequest: 600,
+    },
+    issueRefreshToken: async (_ctx, client, code) =>
+      client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
+    rotateRefreshToken: true,
+    interactions: {
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+      ...(deps.policy ? { policy: deps.policy } : {}),
+    },
+    async loadExistingGrant(ctx: KoaContextWithOIDC) {
+      const { client, session, params } = ctx.oidc;
+      if (!client || !session?.accountId) return undefined;
+      const grantId = session.grantIdFor(client.clientId);
+      if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+      // First-party clients are trusted by the operator: grant what they ask for without a consent screen.
+      if ((client as unknown as { first_party?: boolean }).first_party) {
+        const grant = new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
+        grant.addOIDCScope(String(params?.scope ?? 'openid'));
+        grant.addOIDCClaims(['sub', 'acr', 'amr', 'auth_time']);
+        await grant.save();
+        return grant;
+      }
+      return undefined;
+    },
+    async findAccount(_ctx, sub) {
+      const user = await users.findById(sub);
+      if (!user || user.disabled) return undefined;
+      return {
+        accountId: user.id,
+        async claims() {
+          return { sub: user.id, email: user.email, email_verified: false, ...(user.name ? { name: user.name } : {}) };
+        },
+      };
+    },
+    async renderError(ctx, out, error) {
+      ctx.type = 'html';
+      const unavailable = (error as { statusCode?: number }).statusCode === 503;
+      ctx.body = await views.render('error', {
+        title: 'Sign-in problem',
+        message: unavailable ? ERRORS.store_unavailable.message : out.error_description ?? 'The request could not be completed.',
+        code: out.error,
+      });
+    },
+    clientBasedCORS: () => false,
+    enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.trustProxy;
+  return provider;
+}

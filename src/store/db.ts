@@ -1,0 +1,64 @@
+/** knex factory for PostgreSQL or SQLite (embedded), plus the migration runner. */
+import { mkdirSync, readdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import knexFactory, { type Knex } from 'knex';
+import type { Config } from '../config/index.js';
+
+export type Db = Knex;
+
+export function createDb(database: Config['database']): Db {
+  if (database.client === 'pg') {
+    return knexFactory({
+      client: 'pg',
+      connection: database.connection,
+      pool: { min: 0, max: 10 },
+      acquireConnectionTimeout: 5000,
+    });
+  }
+  if (database.filename !== ':memory:') mkdirSync(dirname(resolve(database.filename)), { recursive: true });
+  return knexFactory({
+    client: 'better-sqlite3',
+    connection: { filename: database.filename },
+    useNullAsDefault: true,
+    // One connection: SQLite serialises writers anyway, and a single handle makes transactions predictable.
+    pool: {
+      min: 1,
+      max: 1,
+      afterCreate(conn: { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+        conn.pragma('journal_mode = WAL');
+        conn.pragma('foreign_keys = ON');
+        conn.pragma('busy_timeout = 5000');
+        done(null, conn);
+      },
+    },
+    acquireConnectionTimeout: 5000,
+  });
+}
+
+export function isPostgres(db: Db): boolean {
+  return db.client.config.client === 'pg';
+}
+
+// Migrations sit in <root>/migrations as .ts (tests, via vitest) or .js (dist, after tsc).
+const here = dirname(fileURLToPath(import.meta.url));
+const migrationsDir = resolve(here, '../../migrations');
+
+const migrationSource: Knex.MigrationSource<string> = {
+  async getMigrations() {
+    return readdirSync(migrationsDir)
+      .filter((f) => /\.(ts|js)$/.test(f) && !f.endsWith('.d.ts'))
+      .sort();
+  },
+  getMigrationName(file) {
+    return file.replace(/\.(ts|js)$/, '');
+  },
+  async getMigration(file) {
+    return (await import(pathToFileURL(resolve(migrationsDir, file)).href)) as Knex.Migration;
+  },
+};
+
+export async function migrate(db: Db): Promise<string[]> {
+  const [, applied] = (await db.migrate.latest({ migrationSource })) as [number, string[]];
+  return applied;
+}

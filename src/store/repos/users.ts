@@ -1,0 +1,64 @@
+import type { Db } from '../db.js';
+import { guardStore, AppError } from '../../errors/index.js';
+import { newId } from '../../security/crypto.js';
+
+export interface User {
+  id: string;
+  email: string;
+  name: string | null;
+  passwordHash: string;
+  disabled: boolean;
+  createdAt: number;
+}
+
+const toUser = (row: Record<string, unknown>): User => ({
+  id: row.id as string,
+  email: row.email as string,
+  name: (row.name as string | null) ?? null,
+  passwordHash: row.password_hash as string,
+  disabled: Boolean(row.disabled),
+  createdAt: Number(row.created_at),
+});
+
+export function normaliseEmail(email: string): string {
+  return email.trim().normalize('NFKC').toLowerCase();
+}
+
+export class UsersRepo {
+  constructor(private readonly db: Db) {}
+
+  async findByEmail(email: string): Promise<User | undefined> {
+    const row = await guardStore(() => this.db('users').where({ email: normaliseEmail(email) }).first());
+    return row ? toUser(row) : undefined;
+  }
+
+  async findById(id: string): Promise<User | undefined> {
+    const row = await guardStore(() => this.db('users').where({ id }).first());
+    return row ? toUser(row) : undefined;
+  }
+
+  async count(): Promise<number> {
+    const row = await guardStore(() => this.db('users').count<{ n: number | string }[]>({ n: '*' }).first());
+    return Number(row?.n ?? 0);
+  }
+
+  async create(input: { email: string; name?: string | null; passwordHash: string }): Promise<User> {
+    const now = Date.now();
+    const row = {
+      id: newId(),
+      email: normaliseEmail(input.email),
+      name: input.name ?? null,
+      password_hash: input.passwordHash,
+      disabled: false,
+      created_at: now,
+      updated_at: now,
+    };
+    try {
+      await guardStore(() => this.db('users').insert(row));
+    } catch (err) {
+      if (/unique|duplicate/i.test((err as Error).message)) throw new AppError('conflict', 'A user with that email already exists.');
+      throw err;
+    }
+    return toUser(row);
+  }
+}
