@@ -64,7 +64,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
   try {
     if (opts.migrate ?? true) await migrate(db);
     const box = new SecretBox(config.secrets.encryptionKey);
-    const kv: KvStore = redis ? new RedisKv(redis) : new SqlKv(db, now);
+    const kv: KvStore = redis ? new RedisKv(redis, `${config.redisPrefix}kv:`) : new SqlKv(db, now);
     const users = new UsersRepo(db);
     const clients = new ClientsRepo(db, box);
     const hasher = new PasswordHasher(config.argon2);
@@ -74,14 +74,14 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     const levels = DEFAULT_LEVELS;
     const rules = defaultRules(config.login.maxFailures);
     const throttles = Object.fromEntries(
-      await Promise.all(Object.entries(rules).map(async ([k, rule]) => [k, await createThrottle(rule, { db, redis })])),
+      await Promise.all(Object.entries(rules).map(async ([k, rule]) => [k, await createThrottle(rule, { db, redis, prefix: config.redisPrefix })])),
     ) as Container['throttles'];
     const provider = createProvider({
       config,
       users,
       views,
       jwks: await keys.ensure(),
-      adapter: adapterFactory({ db, redis, clients }),
+      adapter: adapterFactory({ db, redis, clients, prefix: `${config.redisPrefix}oidc:` }),
       acrValues: levels.map((l) => l.acr),
     });
     const authContexts = new AuthContextStore(kv);

@@ -27,6 +27,7 @@ const envSchema = z.object({
   ISSUER: z.url({ protocol: /^https?$/ }).optional(),
   DATABASE_URL: z.string().min(1).default('./data/stepwise.sqlite'),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/, 'letters, digits, : _ - only').default('stepwise:'),
   STEPWISE_SECRETS_FILE: z.string().min(1).optional(),
   STEPWISE_COOKIE_KEYS: z.string().min(1).optional(),
   STEPWISE_ENCRYPTION_KEY: z.string().min(1).optional(),
@@ -59,6 +60,8 @@ export interface Config {
   issuer: string;
   database: { client: 'pg'; connection: string } | { client: 'sqlite'; filename: string };
   redisUrl: string | undefined;
+  /** Key prefix for everything Stepwise stores in Redis (lets several deployments share one Redis). */
+  redisPrefix: string;
   secrets: Secrets;
   demo: boolean;
   trustProxy: boolean;
@@ -158,6 +161,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     issuer,
     database: isPg ? { client: 'pg', connection: env.DATABASE_URL } : { client: 'sqlite', filename: sqliteFile },
     redisUrl: env.REDIS_URL,
+    redisPrefix: env.REDIS_PREFIX,
     secrets: loadSecrets(env, dataDir),
     demo: env.STEPWISE_DEMO && env.NODE_ENV !== 'production',
     trustProxy: env.TRUST_PROXY,

@@ -24,6 +24,39 @@ export interface FactorInfo {
   label: string;
   category: FactorCategory;
   phishingResistant: boolean;
-  /** May be the first (or only) step of a sign-in. */
+  /** May be the first (or only) step of a sign-in (password, passkey). */
   canBePrimary: boolean;
+}
+
+/** Who is acting, and the scope that binds challenges (interaction uid during sign-in, session id in /account). */
+export interface FactorContext {
+  userId: string;
+  userEmail: string;
+  userName: string | null;
+  scope: string;
+  /** Epoch milliseconds (injected clock). */
+  now: number;
+}
+
+/** Input from a form post or JSON body; each factor validates its own fields. */
+export type FactorInput = Record<string, unknown>;
+
+/** Data for the factor's EJS view (views/factors/<kind>-*.ejs). */
+export type ViewModel = Record<string, unknown>;
+
+/**
+ * A second factor (or passkey). Every method validates its input and throws AppError with a precise code
+ * (invalid_form, invalid_code, code_reused, challenge_expired, webauthn_failed, factor_pending, conflict);
+ * a failed call changes no state except consuming a single-use challenge.
+ */
+export interface Factor {
+  readonly info: FactorInfo;
+  /** Sign-in: prepare a challenge (WebAuthn options; nothing for TOTP/backup codes). */
+  startChallenge(ctx: FactorContext): Promise<ViewModel>;
+  /** Sign-in: check the user's response; returns what the token's amr will report. */
+  verify(ctx: FactorContext, input: FactorInput): Promise<VerifiedMethod>;
+  /** Enrollment step 1 (TOTP: secret + QR; WebAuthn: creation options; backup codes: new set shown once). */
+  startEnrollment(ctx: FactorContext, input: FactorInput): Promise<ViewModel>;
+  /** Enrollment step 2 (TOTP: first code; WebAuthn: attestation). Backup codes finish in step 1. */
+  finishEnrollment(ctx: FactorContext, input: FactorInput): Promise<{ factorId: string; view: ViewModel }>;
 }

@@ -45,6 +45,10 @@ export class SignInFlow {
     return { id: clientId, name: (client?.client_name as string | undefined) ?? clientId };
   }
 
+  async isFirstParty(details: InteractionDetails): Promise<boolean> {
+    return Boolean((await this.deps.clients.find(String(details.params.client_id)))?.first_party);
+  }
+
   requestedScopes(details: InteractionDetails) {
     const missing = (details.prompt.details.missingOIDCScope as string[] | undefined) ?? String(details.params.scope ?? '').split(' ');
     return missing.filter(Boolean).map((s) => ({ name: s, label: SCOPE_LABELS[s] ?? s }));

@@ -62,6 +62,8 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   router.get('/', async (ctx) => {
     const details = await loadInteraction(provider, ctx);
     if (details.prompt.name === 'consent') {
+      // First-party clients are trusted by the operator: no consent screen, even for prompt=consent.
+      if (await flow.isFirstParty(details)) return ctx.redirect(await flow.consent(ctx, details));
       ctx.type = 'html';
       ctx.body = await views.render('consent', {
         title: 'Allow access',

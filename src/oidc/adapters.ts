@@ -192,9 +192,9 @@ export class ClientAdapter implements Adapter {
   async revokeByGrantId() {}
 }
 
-export function adapterFactory(opts: { db: Db; redis?: Redis; clients: ClientsRepo }) {
+export function adapterFactory(opts: { db: Db; redis?: Redis; clients: ClientsRepo; prefix?: string }) {
   return (name: string): Adapter => {
     if (name === 'Client') return withOutageMapping(new ClientAdapter(opts.clients));
-    return withOutageMapping(opts.redis ? new RedisAdapter(name, opts.redis) : new SqlAdapter(name, opts.db));
+    return withOutageMapping(opts.redis ? new RedisAdapter(name, opts.redis, opts.prefix) : new SqlAdapter(name, opts.db));
   };
 }

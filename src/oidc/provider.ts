@@ -94,7 +94,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     async loadExistingGrant(ctx: KoaContextWithOIDC) {
       const { client, session, params } = ctx.oidc;
       if (!client || !session?.accountId) return undefined;
-      const grantId = session.grantIdFor(client.clientId);
+      const grantId = (ctx.oidc.result?.consent as { grantId?: string } | undefined)?.grantId ?? session.grantIdFor(client.clientId);
       if (grantId) return ctx.oidc.provider.Grant.find(grantId);
       // First-party clients are trusted by the operator: grant what they ask for without a consent screen.
       if ((client as unknown as { first_party?: boolean }).first_party) {

@@ -64,9 +64,9 @@ function tooMany(ms: number): AppError {
   return new AppError('too_many_attempts', `Too many attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`);
 }
 
-export async function createThrottle(rule: ThrottleRule, stores: { db: Db; redis?: Redis }): Promise<Throttle> {
+export async function createThrottle(rule: ThrottleRule, stores: { db: Db; redis?: Redis; prefix?: string }): Promise<Throttle> {
   const opts = {
-    keyPrefix: `stepwise_${rule.name}`,
+    keyPrefix: `${(stores.prefix ?? 'stepwise:').replace(/[^A-Za-z0-9_]/g, '_')}${rule.name}`,
     points: rule.points,
     duration: rule.durationSeconds,
     blockDuration: rule.blockSeconds,

@@ -1,0 +1,125 @@
+/**
+ * `stepwise` CLI: JSON on stdout, one-line errors on stderr, non-zero exit on failure.
+ * Honours the same environment configuration as the server.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config/index.js';
+import { buildContainer, type Container } from '../container.js';
+import { createClient, createUser } from '../admin/service.js';
+import { AppError } from '../errors/index.js';
+import { migrate } from '../store/db.js';
+import { runClientPolicyCommand } from './policy.js';
+
+const USAGE = `usage:
+  stepwise migrate
+  stepwise users create --email E [--name N]            (password read from stdin)
+  stepwise clients create --redirect-uri URI [--redirect-uri URI...] [--post-logout-redirect-uri URI...]
+                          [--public] [--first-party] [--name N]
+  stepwise clients policy CLIENT_ID [--min-acr ACR] [--allow-factors totp,webauthn,...] [--max-age-seconds N]
+                          [--allow-lower-acr] [--remembered-devices|--no-remembered-devices]
+  stepwise keys rotate
+  stepwise audit verify`;
+
+export class UsageError extends Error {}
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) throw new UsageError('pipe the password on stdin, e.g. `printf %s "$PASSWORD" | stepwise users create --email E`');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+function out(value: unknown) {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+async function withContainer<T>(fn: (c: Container) => Promise<T>, opts: { migrate?: boolean } = {}): Promise<T> {
+  const config = loadConfig();
+  const c = await buildContainer({ ...config, logLevel: 'silent' }, { migrate: opts.migrate ?? true });
+  try {
+    return await fn(c);
+  } finally {
+    await c.close();
+  }
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const [noun, verb, ...rest] = argv;
+  if (noun === 'migrate') {
+    const config = loadConfig();
+    const { createDb } = await import('../store/db.js');
+    const db = createDb(config.database);
+    try {
+      out({ applied: await migrate(db) });
+    } finally {
+      await db.destroy();
+    }
+    return;
+  }
+  if (noun === 'users' && verb === 'create') {
+    const { values } = parseArgs({ args: rest, options: { email: { type: 'string' }, name: { type: 'string' } }, strict: true });
+    if (!values.email) throw new UsageError('--email is required');
+    const password = await readStdin();
+    await withContainer(async (c) => out(await createUser(c, { email: values.email!, name: values.name, password })));
+    return;
+  }
+  if (noun === 'clients' && verb === 'create') {
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        'redirect-uri': { type: 'string', multiple: true },
+        'post-logout-redirect-uri': { type: 'string', multiple: true },
+        public: { type: 'boolean' },
+        'first-party': { type: 'boolean' },
+        name: { type: 'string' },
+      },
+      strict: true,
+    });
+    if (!values['redirect-uri']?.length) throw new UsageError('--redirect-uri is required');
+    await withContainer(async (c) =>
+      out(
+        await createClient(c, {
+          redirectUris: values['redirect-uri']!,
+          postLogoutRedirectUris: values['post-logout-redirect-uri'],
+          public: values.public,
+          firstParty: values['first-party'],
+          name: values.name,
+        }),
+      ),
+    );
+    return;
+  }
+  if (noun === 'clients' && verb === 'policy') {
+    await withContainer((c) => runClientPolicyCommand(c, rest).then(out));
+    return;
+  }
+  if (noun === 'keys' && verb === 'rotate') {
+    await withContainer(async (c) => {
+      const result = await c.keys.rotate();
+      await c.audit.record({ type: 'keys.rotated', outcome: 'success', details: result });
+      out({ ...result, note: 'restart or roll every IdP process to sign with the new key; retired keys stay in JWKS for 24h' });
+    });
+    return;
+  }
+  if (noun === 'audit' && verb === 'verify') {
+    await withContainer(async (c) => {
+      const broken = await c.audit.verifyChain();
+      out({ intact: broken === null, firstBrokenEvent: broken });
+      if (broken) process.exitCode = 1;
+    });
+    return;
+  }
+  throw new UsageError(noun ? `unknown command: ${[noun, verb].filter(Boolean).join(' ')}` : 'missing command');
+}
+
+run(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof UsageError) {
+    console.error(`stepwise: ${err.message}\n${USAGE}`);
+    process.exit(64);
+  }
+  if (err instanceof ConfigError) console.error(`stepwise: configuration error: ${err.message}`);
+  else if (err instanceof AppError) console.error(`stepwise: ${err.code}: ${err.publicMessage}`);
+  else if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) console.error(`stepwise: ${(err as Error).message}\n${USAGE}`);
+  else console.error(`stepwise: ${(err as Error).message}`);
+  process.exit(1);
+});

@@ -1,0 +1,164 @@
+/**
+ * Backup codes (NIST "look-up secrets"): a possession factor, second factor only, never phishing-resistant.
+ * Each generation creates 10 codes of 80 bits (16 characters of Crockford's base32, shown once) and replaces
+ * the previous set atomically. The database holds, per code, a keyed lookup MAC (to find the row without
+ * scanning) and a salted argon2id hash; never the code itself. Each code works once.
+ */
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import type { Factor, FactorContext, FactorInfo, FactorInput, VerifiedMethod, ViewModel } from '../types.js';
+import type { FactorsRepo, FactorRecord } from '../../store/repos/factors.js';
+import type { BackupCodesRepo } from '../../store/repos/backup-codes.js';
+import type { SecretBox } from '../../security/crypto.js';
+import type { PasswordHasher } from '../../security/password.js';
+import { newId } from '../../security/crypto.js';
+import { AppError } from '../../errors/index.js';
+
+export const backupCodesInfo: FactorInfo = {
+  kind: 'backup_code',
+  label: 'Backup codes',
+  category: 'possession',
+  phishingResistant: false,
+  canBePrimary: false,
+};
+
+export const BACKUP_CODE_COUNT = 10;
+/** Crockford's base32 (no I, L, O, U), lower case: 5 bits per character. */
+export const BACKUP_CODE_ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+/** 16 characters × 5 bits = 80 bits per code. */
+export const BACKUP_CODE_LENGTH = 16;
+const LOOKUP_PURPOSE = 'backup-code-lookup';
+const CODE_RE = new RegExp(`^[${BACKUP_CODE_ALPHABET}]{${BACKUP_CODE_LENGTH}}$`);
+
+/** A new code in normalised form (16 characters, no dashes), from 10 CSPRNG bytes without modulo bias. */
+export function generateBackupCode(): string {
+  const bytes = randomBytes((BACKUP_CODE_LENGTH * 5) / 8);
+  let out = '';
+  let acc = 0;
+  let bits = 0;
+  for (const b of bytes) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out += BACKUP_CODE_ALPHABET[(acc >>> bits) & 31];
+    }
+    acc &= (1 << bits) - 1;
+  }
+  return out;
+}
+
+/** `abcd-efgh-jkmn-pqrs` for display. */
+export function formatBackupCode(normalised: string): string {
+  return normalised.match(/.{1,4}/g)?.join('-') ?? normalised;
+}
+
+/**
+ * Canonical form of user input: case-insensitive, spaces and dashes ignored, and the look-alikes Crockford
+ * defines (o → 0, i/l → 1). Returns null when the result is not a well-formed code.
+ */
+export function normaliseBackupCode(raw: unknown): string | null {
+  if (typeof raw !== 'string' || raw.length > 64) return null;
+  const s = raw.toLowerCase().replace(/[\s-]+/g, '').replace(/o/g, '0').replace(/[il]/g, '1');
+  return CODE_RE.test(s) ? s : null;
+}
+
+export interface BackupCodesFactorDeps {
+  factors: FactorsRepo;
+  codes: BackupCodesRepo;
+  box: SecretBox;
+  hasher: PasswordHasher;
+}
+
+const verifySchema = z.object({
+  code: z.unknown().transform((v, ctx) => {
+    const code = normaliseBackupCode(v);
+    if (code === null) {
+      ctx.addIssue({ code: 'custom', message: 'Enter one of your backup codes, like abcd-efgh-jkmn-pqrs.' });
+      return z.NEVER;
+    }
+    return code;
+  }),
+});
+
+export class BackupCodesFactor implements Factor {
+  readonly info = backupCodesInfo;
+  private readonly factors: FactorsRepo;
+  private readonly codes: BackupCodesRepo;
+  private readonly box: SecretBox;
+  private readonly hasher: PasswordHasher;
+
+  constructor(deps: BackupCodesFactorDeps) {
+    this.factors = deps.factors;
+    this.codes = deps.codes;
+    this.box = deps.box;
+    this.hasher = deps.hasher;
+  }
+
+  lookupOf(normalised: string): string {
+    return this.box.mac(normalised, LOOKUP_PURPOSE);
+  }
+
+  async startChallenge(_ctx: FactorContext): Promise<ViewModel> {
+    return {};
+  }
+
+  /**
+   * Generates a new set (returned once, formatted) and replaces the old one: `{ codes, remaining }`.
+   * The user has one `backup_code` factor row; regeneration keeps it and records the new batch id.
+   */
+  async startEnrollment(ctx: FactorContext, _input: FactorInput): Promise<ViewModel> {
+    const batchId = newId();
+    const plain = Array.from({ length: BACKUP_CODE_COUNT }, () => generateBackupCode());
+    const rows = await Promise.all(plain.map(async (code) => ({ lookup: this.lookupOf(code), codeHash: await this.hasher.hash(code) })));
+
+    const existing = await this.factorOf(ctx.userId);
+    if (existing) {
+      await this.factors.updateMeta(existing.id, { ...existing.meta, batchId });
+    } else {
+      await this.factors.insert({ userId: ctx.userId, kind: 'backup_code', name: backupCodesInfo.label, status: 'active', meta: { batchId } });
+    }
+    await this.codes.replaceSet(ctx.userId, batchId, rows, ctx.now);
+    return { codes: plain.map(formatBackupCode), remaining: BACKUP_CODE_COUNT };
+  }
+
+  async finishEnrollment(_ctx: FactorContext, _input: FactorInput): Promise<{ factorId: string; view: ViewModel }> {
+    throw new AppError('invalid_request', 'Backup codes need no confirmation.');
+  }
+
+  async verify(ctx: FactorContext, input: FactorInput): Promise<VerifiedMethod> {
+    const parsed = verifySchema.safeParse(input ?? {});
+    if (!parsed.success) throw new AppError('invalid_form', parsed.error.issues[0]?.message, 'code');
+    const code = parsed.data.code;
+
+    const factor = await this.factorOf(ctx.userId);
+    const row = factor ? await this.codes.findByLookup(ctx.userId, this.lookupOf(code)) : undefined;
+    if (!factor || !row) {
+      // Same work as a real check, so the response time does not reveal whether the lookup matched.
+      await this.hasher.verifyDummy(code);
+      throw new AppError('invalid_code', undefined, 'code');
+    }
+    if (!(await this.hasher.verify(row.codeHash, code))) throw new AppError('invalid_code', undefined, 'code');
+    if (row.usedAt !== null || !(await this.codes.markUsed(row.id, ctx.now))) throw new AppError('code_reused', undefined, 'code');
+    await this.factors.touch(factor.id);
+    return {
+      kind: 'backup_code',
+      factorId: factor.id,
+      amr: ['otp'],
+      category: 'possession',
+      phishingResistant: false,
+      userVerified: false,
+      at: Math.floor(ctx.now / 1000),
+    };
+  }
+
+  /** Unused codes left (0 when the user has no backup-code factor). */
+  async remaining(userId: string): Promise<number> {
+    return (await this.factorOf(userId)) ? this.codes.countUnused(userId) : 0;
+  }
+
+  private async factorOf(userId: string): Promise<FactorRecord | undefined> {
+    const rows = await this.factors.listByUser(userId, { kind: 'backup_code' });
+    return rows.find((r) => r.status === 'active') ?? rows[0];
+  }
+}

@@ -1,0 +1,454 @@
+/**
+ * WebAuthn (passkeys and security keys): the phishing-resistant possession factor, usable as a second
+ * factor (user known, allowCredentials = their credentials) and for passwordless sign-in (discoverable
+ * credential, user found through the credential and its user handle, user verification required).
+ *
+ * Relying-party checks (security checklist B7):
+ * - challenges are 32 CSPRNG bytes, kept server-side in the KvStore with a TTL equal to the ceremony
+ *   `timeout`, bound to the scope (interaction uid / session id) and user, and consumed with `take`
+ *   (atomic get+delete) BEFORE anything else is checked: every challenge is single-use, even on failure;
+ * - clientDataJSON type, challenge, exact origin, RP ID hash, UP, UV (when required), alg and signature are
+ *   verified by @simplewebauthn/server; cross-origin (iframe) responses are refused here;
+ * - the credential must be owned by the user being authenticated, and a present userHandle must be theirs;
+ * - the signature counter must increase (unless both are zero, as with synced passkeys), and the new value
+ *   is persisted with a conditional update, so a failed or racing verification never changes it.
+ */
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import {
+  generateAuthenticationOptions,
+  generateRegistrationOptions,
+  verifyAuthenticationResponse,
+  verifyRegistrationResponse,
+  type AuthenticationResponseJSON,
+  type AuthenticatorTransport,
+  type PublicKeyCredentialCreationOptionsJSON,
+  type PublicKeyCredentialRequestOptionsJSON,
+  type RegistrationResponseJSON,
+  type VerifiedAuthenticationResponse,
+  type VerifiedRegistrationResponse,
+  type WebAuthnCredential,
+} from '@simplewebauthn/server';
+import { AppError } from '../../errors/index.js';
+import type { FactorRecord, FactorsRepo } from '../../store/repos/factors.js';
+import type { KvStore } from '../../store/kv.js';
+import type { Factor, FactorContext, FactorInfo, FactorInput, VerifiedMethod, ViewModel } from '../types.js';
+
+export const webauthnInfo: FactorInfo = {
+  kind: 'webauthn',
+  label: 'Passkey or security key',
+  category: 'possession',
+  phishingResistant: true,
+  canBePrimary: true,
+};
+
+export interface WebAuthnFactorOptions {
+  factors: FactorsRepo;
+  kv: KvStore;
+  rpID: string;
+  rpName: string;
+  /** The exact expected origin, e.g. http://localhost:3000 (no trailing slash). */
+  origin: string;
+  /** Challenge lifetime; also the `timeout` given to the browser. Default 300. */
+  challengeTtlSeconds?: number;
+}
+
+/** What the account page shows per credential. */
+export interface WebAuthnCredentialSummary {
+  id: string;
+  name: string;
+  createdAt: number;
+  lastUsedAt: number | null;
+  deviceType: 'singleDevice' | 'multiDevice' | null;
+  backedUp: boolean;
+  transports: string[];
+}
+
+/** Stored per challenge in the KvStore (JSON). */
+interface StoredChallenge {
+  challenge: string;
+  userId?: string;
+  /** Credential ids offered in allowCredentials (second-factor ceremonies). */
+  allow?: string[];
+}
+
+const b64url = z
+  .string()
+  .min(1)
+  .max(65_536)
+  .regex(/^[A-Za-z0-9_-]+={0,2}$/, 'must be base64url');
+
+const credentialId = z
+  .string()
+  .min(1)
+  .max(1023)
+  .regex(/^[A-Za-z0-9_-]+$/, 'must be base64url');
+
+const registrationResponseSchema = z
+  .looseObject({
+    id: credentialId,
+    rawId: credentialId,
+    type: z.literal('public-key'),
+    response: z.looseObject({
+      clientDataJSON: b64url,
+      attestationObject: b64url,
+      transports: z.array(z.string().max(32)).max(16).optional(),
+    }),
+    clientExtensionResults: z.record(z.string(), z.unknown()).optional().default({}),
+    authenticatorAttachment: z.string().max(32).optional(),
+  })
+  .refine((r) => r.id === r.rawId, { message: 'id and rawId differ', path: ['rawId'] });
+
+const authenticationResponseSchema = z
+  .looseObject({
+    id: credentialId,
+    rawId: credentialId,
+    type: z.literal('public-key'),
+    response: z.looseObject({
+      clientDataJSON: b64url,
+      authenticatorData: b64url,
+      signature: b64url,
+      userHandle: z.string().max(1024).regex(/^[A-Za-z0-9_-]*={0,2}$/).nullable().optional(),
+    }),
+    clientExtensionResults: z.record(z.string(), z.unknown()).optional().default({}),
+    authenticatorAttachment: z.string().max(32).optional(),
+  })
+  .refine((r) => r.id === r.rawId, { message: 'id and rawId differ', path: ['rawId'] });
+
+const nameSchema = z.string().trim().min(1, 'Enter a name').max(60, 'At most 60 characters');
+
+const startEnrollmentInput = z.object({ name: nameSchema.optional() });
+const finishEnrollmentInput = z.object({
+  response: registrationResponseSchema,
+  name: nameSchema.optional().default('Passkey'),
+});
+const verifyInput = z.object({ response: authenticationResponseSchema });
+
+function parse<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
+  const result = schema.safeParse(input ?? {});
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const field = String(issue.path[0] ?? '');
+    const where = issue.path.join('.');
+    throw new AppError('invalid_form', where ? `${where}: ${issue.message}` : issue.message, field || undefined);
+  }
+  return result.data;
+}
+
+/** Maps a library verification error to a safe, user-facing detail (the raw message stays in `cause`). */
+function failure(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  let detail = 'The security key or passkey could not be verified.';
+  if (/counter/i.test(msg)) detail = 'The authenticator signature counter did not increase (counter check failed); the authenticator may have been cloned.';
+  else if (/user verification/i.test(msg)) detail = 'This sign-in needs user verification (PIN or biometric) on your authenticator.';
+  else if (/not present|presence/i.test(msg)) detail = 'The authenticator did not confirm user presence.';
+  else if (/origin/i.test(msg)) detail = 'The response came from an unexpected website.';
+  else if (/RP ID/i.test(msg)) detail = 'The response was made for a different website.';
+  return new AppError('webauthn_failed', detail, undefined, { cause: err });
+}
+
+const counterFailure = () =>
+  new AppError('webauthn_failed', 'The authenticator signature counter did not increase (counter check failed); the authenticator may have been cloned.');
+
+/** The WebAuthn user handle: the UTF-8 bytes of our user id, stable for the user's lifetime. */
+function userHandleBytes(userId: string): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(Buffer.from(userId, 'utf8'));
+}
+
+function userHandleMatches(userHandle: string, userId: string): boolean {
+  try {
+    return Buffer.from(userHandle, 'base64url').equals(Buffer.from(userId, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** Refuses responses made inside a cross-origin iframe (we never embed our ceremonies). */
+function assertNotCrossOrigin(clientDataJSON: string): void {
+  let data: { crossOrigin?: unknown; topOrigin?: unknown };
+  try {
+    data = JSON.parse(Buffer.from(clientDataJSON, 'base64url').toString('utf8')) as typeof data;
+  } catch (err) {
+    throw new AppError('webauthn_failed', undefined, undefined, { cause: err });
+  }
+  if (!data || typeof data !== 'object') throw new AppError('webauthn_failed');
+  if (data.crossOrigin === true || data.topOrigin !== undefined) {
+    throw new AppError('webauthn_failed', 'The response came from an embedded page on another website.');
+  }
+}
+
+const metaTransports = (f: FactorRecord): AuthenticatorTransport[] =>
+  Array.isArray(f.meta.transports) ? (f.meta.transports as AuthenticatorTransport[]) : [];
+
+/**
+ * amr for a WebAuthn assertion (RFC 8176):
+ * - 'swk' (software-secured key) when the credential is a synced passkey (credentialDeviceType 'multiDevice',
+ *   i.e. backup-eligible: the private key can leave the device) or a platform authenticator (transports
+ *   include 'internal', or 'hybrid' = a phone's platform passkey used over caBLE);
+ * - otherwise 'hwk' (hardware-secured key): a device-bound roaming security key (usb/nfc/ble).
+ * Plus 'user' when the authenticator performed user verification (PIN or biometric), which makes the
+ * passkey a multi-factor authenticator on its own.
+ */
+export function webauthnAmr(input: { deviceType: string | null | undefined; transports: readonly string[]; userVerified: boolean }): string[] {
+  const software = input.deviceType === 'multiDevice' || input.transports.includes('internal') || input.transports.includes('hybrid');
+  const amr = [software ? 'swk' : 'hwk'];
+  if (input.userVerified) amr.push('user');
+  return amr;
+}
+
+export class WebAuthnFactor implements Factor {
+  readonly info = webauthnInfo;
+  private readonly factors: FactorsRepo;
+  private readonly kv: KvStore;
+  private readonly rpID: string;
+  private readonly rpName: string;
+  private readonly origin: string;
+  private readonly ttl: number;
+
+  constructor(opts: WebAuthnFactorOptions) {
+    this.factors = opts.factors;
+    this.kv = opts.kv;
+    this.rpID = opts.rpID;
+    this.rpName = opts.rpName;
+    this.origin = opts.origin;
+    this.ttl = opts.challengeTtlSeconds ?? 300;
+  }
+
+  private regKey(scope: string, userId: string) {
+    return `webauthn:reg:${scope}:${userId}`;
+  }
+  private authKey(scope: string) {
+    return `webauthn:auth:${scope}`;
+  }
+  private pwlessKey(scope: string) {
+    return `webauthn:pwless:${scope}`;
+  }
+
+  private async activeCredentials(userId: string): Promise<FactorRecord[]> {
+    return (await this.factors.listByUser(userId, { kind: 'webauthn', status: 'active' })).filter((f) => f.credentialId && f.publicKey);
+  }
+
+  /** Atomically consumes a stored challenge; missing or expired → challenge_expired. */
+  private async takeChallenge(key: string): Promise<StoredChallenge> {
+    const raw = await this.kv.take(key);
+    if (!raw) throw new AppError('challenge_expired');
+    try {
+      const parsed = JSON.parse(raw) as StoredChallenge;
+      if (typeof parsed.challenge !== 'string' || !parsed.challenge) throw new Error('bad challenge record');
+      return parsed;
+    } catch (err) {
+      throw new AppError('challenge_expired', undefined, undefined, { cause: err });
+    }
+  }
+
+  // ---------------------------------------------------------------- enrollment
+
+  async startEnrollment(ctx: FactorContext, input: FactorInput): Promise<ViewModel> {
+    const { name } = parse(startEnrollmentInput, input);
+    const existing = await this.factors.listByUser(ctx.userId, { kind: 'webauthn' });
+    const optionsJSON: PublicKeyCredentialCreationOptionsJSON = await generateRegistrationOptions({
+      rpName: this.rpName,
+      rpID: this.rpID,
+      userID: userHandleBytes(ctx.userId),
+      userName: ctx.userEmail,
+      userDisplayName: ctx.userName ?? ctx.userEmail,
+      challenge: new Uint8Array(randomBytes(32)),
+      timeout: this.ttl * 1000,
+      attestationType: 'none',
+      excludeCredentials: existing
+        .filter((f) => f.credentialId)
+        .map((f) => ({ id: f.credentialId!, transports: metaTransports(f) })),
+      authenticatorSelection: { residentKey: 'preferred', userVerification: 'preferred' },
+    });
+    const record: StoredChallenge = { challenge: optionsJSON.challenge, userId: ctx.userId };
+    await this.kv.set(this.regKey(ctx.scope, ctx.userId), JSON.stringify(record), this.ttl);
+    return { optionsJSON, name: name ?? 'Passkey' };
+  }
+
+  async finishEnrollment(ctx: FactorContext, input: FactorInput): Promise<{ factorId: string; view: ViewModel }> {
+    const { response, name } = parse(finishEnrollmentInput, input);
+    const stored = await this.takeChallenge(this.regKey(ctx.scope, ctx.userId));
+    if (stored.userId !== ctx.userId) throw new AppError('challenge_expired');
+    assertNotCrossOrigin(response.response.clientDataJSON);
+
+    let result: VerifiedRegistrationResponse;
+    try {
+      result = await verifyRegistrationResponse({
+        response: response as unknown as RegistrationResponseJSON,
+        expectedChallenge: stored.challenge,
+        expectedOrigin: this.origin,
+        expectedRPID: this.rpID,
+        expectedType: 'webauthn.create',
+        requireUserPresence: true,
+        requireUserVerification: false,
+      });
+    } catch (err) {
+      throw failure(err);
+    }
+    if (!result.verified || !result.registrationInfo) throw new AppError('webauthn_failed');
+    const info = result.registrationInfo;
+    if (info.credential.id !== response.id) throw new AppError('webauthn_failed');
+
+    // Reject a credential id registered to anyone (also enforced by the UNIQUE column for races).
+    if (await this.factors.findByCredentialId(info.credential.id)) {
+      throw new AppError('conflict', 'That passkey or security key is already registered.');
+    }
+    const row = await this.factors.insert({
+      userId: ctx.userId,
+      kind: 'webauthn',
+      name,
+      status: 'active',
+      credentialId: info.credential.id,
+      publicKey: Buffer.from(info.credential.publicKey).toString('base64url'),
+      counter: info.credential.counter,
+      meta: {
+        transports: info.credential.transports ?? [],
+        deviceType: info.credentialDeviceType,
+        backedUp: info.credentialBackedUp,
+        aaguid: info.aaguid,
+        fmt: info.fmt,
+        userVerified: info.userVerified,
+      },
+    });
+    return { factorId: row.id, view: {} };
+  }
+
+  // ---------------------------------------------------------------- second factor / step-up
+
+  async startChallenge(ctx: FactorContext): Promise<ViewModel> {
+    const creds = await this.activeCredentials(ctx.userId);
+    const optionsJSON: PublicKeyCredentialRequestOptionsJSON = await generateAuthenticationOptions({
+      rpID: this.rpID,
+      challenge: new Uint8Array(randomBytes(32)),
+      timeout: this.ttl * 1000,
+      userVerification: 'preferred',
+      allowCredentials: creds.map((f) => ({ id: f.credentialId!, transports: metaTransports(f) })),
+    });
+    const record: StoredChallenge = {
+      challenge: optionsJSON.challenge,
+      userId: ctx.userId,
+      allow: creds.map((f) => f.credentialId!),
+    };
+    await this.kv.set(this.authKey(ctx.scope), JSON.stringify(record), this.ttl);
+    return { optionsJSON };
+  }
+
+  async verify(ctx: FactorContext, input: FactorInput): Promise<VerifiedMethod> {
+    const { response } = parse(verifyInput, input);
+    // Consume first: whatever happens next, this challenge cannot be used again.
+    const stored = await this.takeChallenge(this.authKey(ctx.scope));
+    if (stored.userId !== ctx.userId) throw new AppError('challenge_expired');
+
+    const cred = await this.factors.findByCredentialId(response.id);
+    // Same error whether the credential is unknown, someone else's, or not offered: reveal nothing.
+    if (!cred || cred.userId !== ctx.userId || cred.status !== 'active') throw new AppError('webauthn_failed');
+    if (stored.allow && !stored.allow.includes(response.id)) throw new AppError('webauthn_failed');
+    const handle = response.response.userHandle;
+    if (handle && !userHandleMatches(handle, ctx.userId)) throw new AppError('webauthn_failed');
+
+    return this.verifyAssertion(cred, response, stored.challenge, false, ctx.now);
+  }
+
+  // ---------------------------------------------------------------- passwordless (discoverable credentials)
+
+  /** Options for a passkey sign-in where the user is not known yet: no allowCredentials, UV required. */
+  async startPasswordless(scope: string): Promise<{ optionsJSON: PublicKeyCredentialRequestOptionsJSON }> {
+    const optionsJSON = await generateAuthenticationOptions({
+      rpID: this.rpID,
+      challenge: new Uint8Array(randomBytes(32)),
+      timeout: this.ttl * 1000,
+      userVerification: 'required',
+    });
+    const record: StoredChallenge = { challenge: optionsJSON.challenge };
+    await this.kv.set(this.pwlessKey(scope), JSON.stringify(record), this.ttl);
+    return { optionsJSON };
+  }
+
+  /**
+   * Verifies a discoverable-credential assertion and returns the credential's owner. The caller must still
+   * check that the account is enabled. The userHandle must be present and equal the owner's user handle.
+   */
+  async verifyPasswordless(scope: string, input: FactorInput, now: number): Promise<{ userId: string; method: VerifiedMethod }> {
+    const { response } = parse(verifyInput, input);
+    const stored = await this.takeChallenge(this.pwlessKey(scope));
+    const cred = await this.factors.findByCredentialId(response.id);
+    if (!cred || cred.status !== 'active') throw new AppError('webauthn_failed');
+    const handle = response.response.userHandle;
+    if (!handle || !userHandleMatches(handle, cred.userId)) throw new AppError('webauthn_failed');
+    const method = await this.verifyAssertion(cred, response, stored.challenge, true, now);
+    return { userId: cred.userId, method };
+  }
+
+  // ---------------------------------------------------------------- shared
+
+  private async verifyAssertion(
+    cred: FactorRecord,
+    response: z.infer<typeof authenticationResponseSchema>,
+    challenge: string,
+    requireUserVerification: boolean,
+    now: number,
+  ): Promise<VerifiedMethod> {
+    assertNotCrossOrigin(response.response.clientDataJSON);
+    const oldCounter = cred.counter ?? 0;
+    const transports = metaTransports(cred);
+    const credential: WebAuthnCredential = {
+      id: cred.credentialId!,
+      publicKey: new Uint8Array(Buffer.from(cred.publicKey!, 'base64url')),
+      counter: oldCounter,
+      transports,
+    };
+    let result: VerifiedAuthenticationResponse;
+    try {
+      result = await verifyAuthenticationResponse({
+        response: response as unknown as AuthenticationResponseJSON,
+        expectedChallenge: challenge,
+        expectedOrigin: this.origin,
+        expectedRPID: this.rpID,
+        expectedType: 'webauthn.get',
+        credential,
+        requireUserVerification,
+      });
+    } catch (err) {
+      throw failure(err);
+    }
+    if (!result.verified) throw new AppError('webauthn_failed');
+    const info = result.authenticationInfo;
+    if (requireUserVerification && !info.userVerified) throw failure(new Error('user verification required'));
+
+    // Counter regression (clone signal): must increase unless both are zero (synced passkeys report 0).
+    const newCounter = info.newCounter;
+    if ((newCounter > 0 || oldCounter > 0) && newCounter <= oldCounter) throw counterFailure();
+    // Conditional on the value we read: a concurrent verification that already moved it makes this fail.
+    if (!(await this.factors.updateCounter(cred.id, oldCounter, newCounter))) throw counterFailure();
+
+    if (cred.meta.backedUp !== info.credentialBackedUp || cred.meta.deviceType !== info.credentialDeviceType) {
+      await this.factors.updateMeta(cred.id, { ...cred.meta, backedUp: info.credentialBackedUp, deviceType: info.credentialDeviceType });
+    }
+
+    const deviceType = info.credentialDeviceType === 'multiDevice' || cred.meta.deviceType === 'multiDevice' ? 'multiDevice' : 'singleDevice';
+    return {
+      kind: 'webauthn',
+      factorId: cred.id,
+      amr: webauthnAmr({ deviceType, transports, userVerified: info.userVerified }),
+      category: 'possession',
+      phishingResistant: true,
+      userVerified: info.userVerified,
+      at: Math.floor(now / 1000),
+    };
+  }
+
+  /** The user's passkeys and security keys for the account page. */
+  async listCredentials(userId: string): Promise<WebAuthnCredentialSummary[]> {
+    const rows = await this.factors.listByUser(userId, { kind: 'webauthn', status: 'active' });
+    return rows.map((f) => ({
+      id: f.id,
+      name: f.name,
+      createdAt: f.createdAt,
+      lastUsedAt: f.lastUsedAt,
+      deviceType: f.meta.deviceType === 'multiDevice' || f.meta.deviceType === 'singleDevice' ? f.meta.deviceType : null,
+      backedUp: f.meta.backedUp === true,
+      transports: metaTransports(f),
+    }));
+  }
+}

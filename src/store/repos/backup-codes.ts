@@ -1,0 +1,84 @@
+/**
+ * Backup codes (look-up secrets). Only a keyed lookup MAC and a salted argon2id hash of each code are stored,
+ * never the code. `markUsed` is a conditional update: exactly one of several racing uses of a code wins.
+ */
+import type { Db } from '../db.js';
+import { guardStore } from '../../errors/index.js';
+import { newId } from '../../security/crypto.js';
+
+export interface BackupCodeRecord {
+  id: string;
+  userId: string;
+  batchId: string;
+  lookup: string;
+  codeHash: string;
+  createdAt: number;
+  usedAt: number | null;
+}
+
+export interface NewBackupCode {
+  lookup: string;
+  codeHash: string;
+}
+
+const toRecord = (r: Record<string, unknown>): BackupCodeRecord => ({
+  id: r.id as string,
+  userId: r.user_id as string,
+  batchId: r.batch_id as string,
+  lookup: r.lookup as string,
+  codeHash: r.code_hash as string,
+  createdAt: Number(r.created_at),
+  usedAt: r.used_at === null || r.used_at === undefined ? null : Number(r.used_at),
+});
+
+export class BackupCodesRepo {
+  constructor(private readonly db: Db) {}
+
+  /** Replaces the user's whole set in one transaction: the old codes stop working exactly when the new ones exist. */
+  async replaceSet(userId: string, batchId: string, rows: NewBackupCode[], now: number = Date.now()): Promise<void> {
+    await guardStore(() =>
+      this.db.transaction(async (trx) => {
+        await trx('backup_codes').where({ user_id: userId }).del();
+        if (rows.length > 0) {
+          await trx('backup_codes').insert(
+            rows.map((r) => ({
+              id: newId(),
+              user_id: userId,
+              batch_id: batchId,
+              lookup: r.lookup,
+              code_hash: r.codeHash,
+              created_at: now,
+              used_at: null,
+            })),
+          );
+        }
+      }),
+    );
+  }
+
+  /** The code row with this lookup MAC, used or not (so callers can tell "already used" from "unknown"). */
+  async findByLookup(userId: string, lookup: string): Promise<BackupCodeRecord | undefined> {
+    const row = await guardStore(() => this.db('backup_codes').where({ user_id: userId, lookup }).first());
+    return row ? toRecord(row) : undefined;
+  }
+
+  async findUnusedByLookup(userId: string, lookup: string): Promise<BackupCodeRecord | undefined> {
+    const row = await guardStore(() => this.db('backup_codes').where({ user_id: userId, lookup }).whereNull('used_at').first());
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** Consumes a code; false when it was already used (or removed), so exactly one concurrent caller gets true. */
+  async markUsed(id: string, now: number = Date.now()): Promise<boolean> {
+    const n = await guardStore(() => this.db('backup_codes').where({ id }).whereNull('used_at').update({ used_at: now }));
+    return n === 1;
+  }
+
+  async countUnused(userId: string): Promise<number> {
+    const row = await guardStore(() => this.db('backup_codes').where({ user_id: userId }).whereNull('used_at').count({ n: '*' }).first());
+    return Number((row as { n?: unknown } | undefined)?.n ?? 0);
+  }
+
+  async removeAll(userId: string): Promise<number> {
+    return guardStore(() => this.db('backup_codes').where({ user_id: userId }).del());
+  }
+}

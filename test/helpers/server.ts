@@ -1,0 +1,50 @@
+/** Starts a real Stepwise server on a free port for a store setup. */
+import { createServer } from 'node:net';
+import { loadConfig } from '../../src/config/index.js';
+import { startServer, type Running } from '../../src/server.js';
+import type { StoreKind, StoreSetup } from './stores.js';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface TestServer extends Running {
+  stores: StoreSetup;
+  env: Record<string, string>;
+}
+
+export async function startTestServer(
+  kind: StoreKind,
+  extraEnv: Record<string, string> = {},
+  opts: { now?: () => number } = {},
+): Promise<TestServer> {
+  const stores = await kind.setup();
+  const port = await freePort();
+  const env = {
+    NODE_ENV: 'test',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ISSUER: `http://localhost:${port}`,
+    LOG_LEVEL: 'silent',
+    STEPWISE_DEMO: 'false',
+    ...stores.env,
+    ...extraEnv,
+  };
+  const running = await startServer(loadConfig(env), opts);
+  return {
+    ...running,
+    stores,
+    env,
+    async close() {
+      await running.close();
+      await stores.cleanup();
+    },
+  };
+}
