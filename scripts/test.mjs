@@ -28,8 +28,12 @@ const PG_EXAMPLE = 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_EXAMPLE = 'redis://127.0.0.1:6379';
 const CONNECT_TIMEOUT_MS = 2000;
 
-/** Resolves to null when host:port accepts a TCP connection, else to a short reason. */
-function tcpProbe(host, port) {
+/**
+ * Resolves to null when host:port accepts a TCP connection and answers `hello` with bytes that `looksRight`
+ * accepts, else to a short reason. Talking the protocol (not just connecting) tells a real server from
+ * anything else that happens to accept connections.
+ */
+function probe(host, port, hello, looksRight, what) {
   return new Promise((done) => {
     const socket = connect({ host, port });
     const finish = (reason) => {
@@ -38,13 +42,21 @@ function tcpProbe(host, port) {
       done(reason);
     };
     socket.setTimeout(CONNECT_TIMEOUT_MS, () => finish(`no answer within ${CONNECT_TIMEOUT_MS} ms`));
-    socket.once('connect', () => finish(null));
+    socket.once('connect', () => (hello === null ? finish(null) : socket.write(hello)));
+    socket.once('data', (chunk) => finish(looksRight(chunk) ? null : `answered, but not like ${what}`));
+    socket.once('end', () => finish(`closed the connection without answering like ${what}`));
     socket.once('error', (err) => finish(err.code ?? err.message));
   });
 }
 
+// PostgreSQL: an SSLRequest packet; a server answers one byte, 'S' or 'N' (very old ones: 'E').
+const PG_SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+const pgAnswer = (b) => b.length >= 1 && [0x53, 0x4e, 0x45].includes(b[0]);
+// Redis: PING; '+PONG', or an error such as '-NOAUTH' from a server that wants a password.
+const redisAnswer = (b) => b.length >= 1 && (b[0] === 0x2b || b[0] === 0x2d);
+
 /** Checks one TEST_* URL: set, parseable, reachable. Returns null when usable, else why not. */
-async function probeUrl(name, value, protocols, defaultPort) {
+async function probeUrl(name, value, protocols, defaultPort, hello, looksRight, what) {
   if (!value) return `${name} is not set`;
   let url;
   try {
@@ -60,8 +72,9 @@ async function probeUrl(name, value, protocols, defaultPort) {
   if (socketDir?.startsWith('/')) return existsSync(socketDir) ? null : `${name}: socket directory ${socketDir} does not exist`;
   const host = (url.hostname || 'localhost').replace(/^\[(.*)\]$/, '$1');
   const port = Number(url.port || defaultPort);
-  const reason = await tcpProbe(host, port);
-  return reason ? `${name}: cannot connect to ${host}:${port} (${reason})` : null;
+  // rediss:// speaks TLS first; a TCP connect is as far as this check goes there.
+  const reason = await probe(host, port, url.protocol === 'rediss:' ? null : hello, looksRight, what);
+  return reason ? `${name}: no ${what} at ${host}:${port} (${reason})` : null;
 }
 
 function findChromium() {
@@ -88,8 +101,8 @@ function banner(title, lines) {
 
 // ---- detect --------------------------------------------------------------------------------------------
 const [pgReason, redisReason] = await Promise.all([
-  probeUrl('TEST_DATABASE_URL', process.env.TEST_DATABASE_URL, ['postgres:', 'postgresql:'], 5432),
-  probeUrl('TEST_REDIS_URL', process.env.TEST_REDIS_URL, ['redis:', 'rediss:'], 6379),
+  probeUrl('TEST_DATABASE_URL', process.env.TEST_DATABASE_URL, ['postgres:', 'postgresql:'], 5432, PG_SSL_REQUEST, pgAnswer, 'PostgreSQL'),
+  probeUrl('TEST_REDIS_URL', process.env.TEST_REDIS_URL, ['redis:', 'rediss:'], 6379, 'PING\r\n', redisAnswer, 'Redis'),
 ]);
 const haveStores = !pgReason && !redisReason;
 const chromium = findChromium();

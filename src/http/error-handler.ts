@@ -11,6 +11,8 @@ import type { Views } from './views.js';
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   if (err instanceof oidcErrors.SessionNotFound) return new AppError('interaction_not_found');
+  const oidcCode = (err as { error?: string } | undefined)?.error;
+  if (oidcCode === 'temporarily_unavailable') return new AppError('store_unavailable', undefined, undefined, { cause: err });
   if (isStoreOutage(err)) return new AppError('store_unavailable', undefined, undefined, { cause: err });
   const status = (err as { status?: number; statusCode?: number })?.status ?? (err as { statusCode?: number })?.statusCode;
   const byStatus: Record<number, ErrorCode> = { 400: 'invalid_request', 413: 'payload_too_large', 415: 'unsupported_media_type', 404: 'not_found', 403: 'forbidden' };

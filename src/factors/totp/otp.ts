@@ -45,7 +45,7 @@ function match(secret: string, token: string, epoch: number, afterTimeStep?: num
       algorithm: 'sha1',
       ...(afterTimeStep !== undefined ? { afterTimeStep } : {}),
     });
-    return r.valid ? r.timeStep : null;
+    return r.valid && 'timeStep' in r && typeof r.timeStep === 'number' ? r.timeStep : null;
   } catch {
     // otplib throws on malformed tokens/secrets and out-of-range options: all of them mean "no match".
     return null;
