@@ -10,6 +10,8 @@ import { errorHandler } from './http/error-handler.js';
 import { securityHeaders } from './http/security-headers.js';
 import { staticAssets } from './http/static.js';
 import { interactionRoutes } from './interactions/routes.js';
+import { factorRoutes } from './interactions/factor-routes.js';
+import { accountRoutes } from './account/routes.js';
 import { AppError } from './errors/index.js';
 
 const OUR_FORMS = /^\/(interaction|account|demo)(\/|$)/;
@@ -33,7 +35,10 @@ export function createApp(c: Container): Provider {
   });
   // Parse bodies for our own form routes only; oidc-provider parses its endpoints itself.
   app.use(async (ctx: Context, next: Next) => (OUR_FORMS.test(ctx.path) ? parseBody(ctx, next) : next()));
-  app.use(interactionRoutes({ provider: app, views: c.views, csrf: c.csrf, flow: c.flow }).routes());
+  const interactionDeps = { provider: app, views: c.views, csrf: c.csrf, flow: c.flow };
+  app.use(interactionRoutes(interactionDeps).routes());
+  app.use(factorRoutes(interactionDeps).routes());
+  app.use(accountRoutes(c, app).routes());
   app.use(async (ctx: Context, next: Next) => {
     if (ctx.path !== '/' || ctx.method !== 'GET') return next();
     ctx.type = 'html';

@@ -21,6 +21,10 @@ import { AuthContextStore } from './interactions/auth-context.js';
 import { SignInFlow } from './interactions/flow.js';
 import { PasswordFactor } from './factors/password.js';
 import { DEFAULT_LEVELS, type LevelRule } from './policy/levels.js';
+import { FactorsRepo } from './store/repos/factors.js';
+import { buildRegistry } from './factors/registry.js';
+import { FactorService } from './factors/service.js';
+import { ensureAccountClient } from './account/session.js';
 
 export interface Container {
   config: Config;
@@ -40,6 +44,8 @@ export interface Container {
   throttles: Record<keyof ReturnType<typeof defaultRules>, Throttle>;
   provider: Provider;
   flow: SignInFlow;
+  factors: FactorsRepo;
+  factorService: FactorService;
   now: () => number;
   close(): Promise<void>;
 }
@@ -84,7 +90,10 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
       adapter: adapterFactory({ db, redis, clients, prefix: `${config.redisPrefix}oidc:` }),
       acrValues: levels.map((l) => l.acr),
     });
+    await ensureAccountClient(clients, config);
     const authContexts = new AuthContextStore(kv);
+    const factors = new FactorsRepo(db);
+    const factorService = new FactorService(buildRegistry({ config, db, factors, kv, box }), factors, throttles.factorAccount, audit);
     const flow = new SignInFlow({
       provider,
       authContexts,
@@ -92,6 +101,8 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
       throttles,
       audit,
       clients,
+      users,
+      factorService,
       levels,
       now,
     });
@@ -104,7 +115,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
       timer.unref();
       closers.unshift(async () => clearInterval(timer));
     }
-    return { config, log, db, redis, kv, box, users, clients, hasher, csrf: new Csrf(box), audit, keys, views, levels, throttles, provider, flow, now, close };
+    return { config, log, db, redis, kv, box, users, clients, hasher, csrf: new Csrf(box), audit, keys, views, levels, throttles, provider, flow, factors, factorService, now, close };
   } catch (err) {
     await close().catch(() => undefined);
     throw err;

@@ -43,6 +43,7 @@ const envSchema = z.object({
   WEBAUTHN_RP_NAME: z.string().min(1).default('Stepwise'),
   SESSION_TTL_SECONDS: intFromEnv(14 * 24 * 3600, 300, 30 * 24 * 3600),
   REAUTH_WINDOW_SECONDS: intFromEnv(300, 30, 3600),
+  STEPWISE_REQUIRE_MFA: boolFromEnv(false),
   STEPWISE_LEVELS_FILE: z.string().min(1).optional(),
 });
 
@@ -73,6 +74,8 @@ export interface Config {
   sessionTtlSeconds: number;
   reauthWindowSeconds: number;
   levelsFile: string | undefined;
+  /** Every user must keep a second factor once enrolled (the last one cannot be removed). */
+  requireMfa: boolean;
 }
 
 const secretsFileSchema = z.object({
@@ -173,5 +176,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     sessionTtlSeconds: env.SESSION_TTL_SECONDS,
     reauthWindowSeconds: env.REAUTH_WINDOW_SECONDS,
     levelsFile: env.STEPWISE_LEVELS_FILE,
+    requireMfa: env.STEPWISE_REQUIRE_MFA,
   };
 }

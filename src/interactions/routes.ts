@@ -54,6 +54,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       uid: details.uid,
       csrf: csrf.token(details.uid),
       client: await flow.clientView(details),
+      passkey: true,
       email: email ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
       error: error ? { message: error.publicMessage, field: error.field } : null,
     });

@@ -419,8 +419,9 @@ export class WebAuthnFactor implements Factor {
     // Counter regression (clone signal): must increase unless both are zero (synced passkeys report 0).
     const newCounter = info.newCounter;
     if ((newCounter > 0 || oldCounter > 0) && newCounter <= oldCounter) throw counterFailure();
-    // Conditional on the value we read: a concurrent verification that already moved it makes this fail.
-    if (!(await this.factors.updateCounter(cred.id, oldCounter, newCounter))) throw counterFailure();
+    // Conditional on the value we read: a concurrent verification (another challenge, same credential) that
+    // already moved it makes this one fail, so the counter is never lowered or double-spent.
+    if (!(await this.factors.updateCounter(cred.id, oldCounter, newCounter))) throw new AppError('webauthn_failed');
 
     if (cred.meta.backedUp !== info.credentialBackedUp || cred.meta.deviceType !== info.credentialDeviceType) {
       await this.factors.updateMeta(cred.id, { ...cred.meta, backedUp: info.credentialBackedUp, deviceType: info.credentialDeviceType });

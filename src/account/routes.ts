@@ -1,0 +1,235 @@
+/**
+ * Self-service account pages (/account): list, add, rename and remove sign-in methods, regenerate backup
+ * codes. Adding or removing a method needs a fresh sign-in (within REAUTH_WINDOW_SECONDS) at the level the
+ * account can reach — with MFA enrolled, a stolen password alone can never enroll an attacker's authenticator.
+ */
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import type { Container } from '../container.js';
+import { ACCOUNT_CLIENT_ID, currentSession, isFresh, type AccountSession } from './session.js';
+import { factorOf, FACTOR_KINDS } from '../factors/registry.js';
+import type { FactorContext } from '../factors/types.js';
+import { AppError } from '../errors/index.js';
+import { parseBody } from '../http/validate.js';
+import { wantsJson } from '../http/error-handler.js';
+import { randomToken, constantTimeEqual } from '../security/crypto.js';
+
+const STATE_COOKIE = 'stepwise_account_login';
+const csrfOnly = z.object({ csrf: z.string().max(200) }).passthrough();
+const renameForm = z.object({ csrf: z.string().max(200), name: z.string().trim().min(1, 'Enter a name').max(60, 'At most 60 characters') });
+const safeReturn = (v: unknown) => (typeof v === 'string' && /^\/account(\/[\w\-/]*)?$/.test(v) ? v : '/account');
+
+export function accountRoutes(c: Container, provider: Provider): Router {
+  const router = new Router({ prefix: '/account' });
+  const isJson = (ctx: Context) => ctx.request.is('application/json') === 'application/json' || wantsJson(ctx);
+
+  /** Level a fresh re-auth must reach: two factors once the account has any second factor. */
+  async function requiredLevel(userId: string): Promise<number> {
+    const { factors } = await c.factorService.enrolled(userId);
+    return factors.length > 0 ? 2 : 1;
+  }
+
+  function loginRedirect(ctx: Context, opts: { reauth: boolean; level: number; returnTo: string }) {
+    const state = randomToken(16);
+    const verifier = randomToken(32);
+    ctx.cookies.set(STATE_COOKIE, JSON.stringify({ state, returnTo: opts.returnTo }), {
+      signed: true, httpOnly: true, sameSite: 'lax', maxAge: 10 * 60 * 1000, path: '/account', overwrite: true,
+    });
+    const acr = c.levels.find((l) => l.level >= opts.level)?.acr ?? 'loa1';
+    const params = new URLSearchParams({
+      client_id: ACCOUNT_CLIENT_ID,
+      response_type: 'code',
+      scope: 'openid',
+      redirect_uri: `${c.config.issuer}/account/callback`,
+      state,
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+      code_challenge_method: 'S256',
+      ...(opts.reauth ? { prompt: 'login', max_age: '0', acr_values: acr } : {}),
+    });
+    ctx.redirect(`/auth?${params}`);
+  }
+
+  async function requireSession(ctx: Context): Promise<AccountSession> {
+    const s = await currentSession(provider, ctx);
+    if (!s) throw new AppError('not_authenticated');
+    return s;
+  }
+
+  /** Throws reauth_required unless the session is fresh at the account's level. */
+  async function requireFresh(ctx: Context, s: AccountSession) {
+    const level = await requiredLevel(s.accountId);
+    if (!isFresh(s, c.levels, level, c.config.reauthWindowSeconds, c.now())) throw new AppError('reauth_required');
+  }
+
+  async function factorCtx(s: AccountSession): Promise<FactorContext> {
+    const user = await c.users.findById(s.accountId);
+    if (!user || user.disabled) throw new AppError('not_authenticated');
+    return { userId: user.id, userEmail: user.email, userName: user.name, scope: `acct:${s.uid}`, now: c.now() };
+  }
+
+  /** Sends unauthenticated or stale sessions to sign in again, and comes back to the account page. */
+  async function guarded(ctx: Context, fn: () => Promise<void>) {
+    try {
+      await fn();
+    } catch (err) {
+      if (err instanceof AppError && (err.code === 'not_authenticated' || err.code === 'reauth_required') && !isJson(ctx)) {
+        const s = await currentSession(provider, ctx);
+        const level = s ? await requiredLevel(s.accountId) : 1;
+        return loginRedirect(ctx, { reauth: err.code === 'reauth_required', level, returnTo: '/account' });
+      }
+      throw err;
+    }
+  }
+
+  router.get('/', async (ctx) =>
+    guarded(ctx, async () => {
+      const s = await requireSession(ctx);
+      const user = await c.users.findById(s.accountId);
+      if (!user) throw new AppError('not_authenticated');
+      const { factors } = await c.factorService.enrolled(user.id);
+      const pending = (await c.factors.listByUser(user.id, { status: 'pending' })).map((f) => ({ id: f.id, kind: f.kind, name: f.name }));
+      const level = await requiredLevel(user.id);
+      ctx.type = 'html';
+      ctx.body = await c.views.render('account/index', {
+        title: 'Your account',
+        user,
+        csrf: c.csrf.token(`acct:${s.uid}`),
+        fresh: isFresh(s, c.levels, level, c.config.reauthWindowSeconds, c.now()),
+        factors: factors.map((f) => ({
+          id: f.id,
+          kind: f.kind,
+          label: factorOf(c.factorService.registry, f.kind).info.label,
+          name: f.name,
+          createdAt: new Date(f.createdAt).toISOString().slice(0, 16).replace('T', ' '),
+          lastUsedAt: f.lastUsedAt ? new Date(f.lastUsedAt).toISOString().slice(0, 16).replace('T', ' ') : 'never',
+        })),
+        pending,
+        backupRemaining: await c.factorService.registry.backup_code.remaining(user.id),
+        kinds: FACTOR_KINDS.map((k) => ({ kind: k, label: factorOf(c.factorService.registry, k).info.label })),
+        events: (await c.audit.list({ userId: user.id, limit: 15 })).map((e) => ({
+          at: new Date(e.at).toISOString().slice(0, 19).replace('T', ' '),
+          type: e.type,
+          outcome: e.outcome,
+        })),
+        notice: typeof ctx.query.notice === 'string' ? ctx.query.notice.slice(0, 100) : null,
+      });
+    }),
+  );
+
+  router.get('/login', async (ctx) => loginRedirect(ctx, { reauth: false, level: 1, returnTo: '/account' }));
+
+  router.get('/reauth', async (ctx) => {
+    const s = await currentSession(provider, ctx);
+    if (!s) return loginRedirect(ctx, { reauth: false, level: 1, returnTo: safeReturn(ctx.query.return_to) });
+    loginRedirect(ctx, { reauth: true, level: await requiredLevel(s.accountId), returnTo: safeReturn(ctx.query.return_to) });
+  });
+
+  router.get('/callback', async (ctx) => {
+    const raw = ctx.cookies.get(STATE_COOKIE, { signed: true });
+    ctx.cookies.set(STATE_COOKIE, null, { path: '/account' });
+    let saved: { state?: string; returnTo?: string } = {};
+    try {
+      saved = raw ? (JSON.parse(raw) as typeof saved) : {};
+    } catch {
+      saved = {};
+    }
+    const state = typeof ctx.query.state === 'string' ? ctx.query.state : '';
+    if (!saved.state || !constantTimeEqual(saved.state, state)) throw new AppError('invalid_request', 'This sign-in response does not match a request from this browser.');
+    if (typeof ctx.query.error === 'string') {
+      throw new AppError('forbidden', ctx.query.error === 'access_denied' ? 'Sign-in was cancelled.' : 'Sign-in did not complete.');
+    }
+    // The account pages trust the SSO session itself; the code is left to expire unused.
+    ctx.redirect(safeReturn(saved.returnTo));
+  });
+
+  router.post('/factors/:kind/start', async (ctx) =>
+    guarded(ctx, async () => {
+      const s = await requireSession(ctx);
+      const body = parseBody(csrfOnly, ctx.request.body);
+      c.csrf.assert(`acct:${s.uid}`, body.csrf);
+      await requireFresh(ctx, s);
+      const kind = factorOf(c.factorService.registry, ctx.params.kind!).info.kind;
+      const model = await c.factorService.startEnrollment(kind, await factorCtx(s), body, { ip: ctx.ip });
+      ctx.type = 'html';
+      ctx.body = await c.views.render(`factors/${kind}-enroll`, {
+        title: `Add ${factorOf(c.factorService.registry, kind).info.label.toLowerCase()}`,
+        ...model,
+        action: `/account/factors/${kind}/finish`,
+        csrf: c.csrf.token(`acct:${s.uid}`),
+        error: null,
+        alternatives: [],
+      });
+    }),
+  );
+
+  router.post('/factors/:kind/finish', async (ctx) =>
+    guarded(ctx, async () => {
+      const s = await requireSession(ctx);
+      const body = (ctx.request.body ?? {}) as Record<string, unknown>;
+      c.csrf.assert(`acct:${s.uid}`, body.csrf);
+      await requireFresh(ctx, s);
+      const kind = factorOf(c.factorService.registry, ctx.params.kind!).info.kind;
+      try {
+        await c.factorService.finishEnrollment(kind, await factorCtx(s), body, { ip: ctx.ip });
+      } catch (err) {
+        // A wrong confirmation code re-shows the TOTP form with the error next to the field.
+        if (kind === 'totp' && !isJson(ctx) && err instanceof AppError && (err.code === 'invalid_code' || err.code === 'invalid_form')) {
+          ctx.status = err.status;
+          ctx.type = 'html';
+          ctx.body = await c.views.render('account/totp-retry', {
+            title: 'Add authenticator app',
+            action: `/account/factors/totp/finish`,
+            csrf: c.csrf.token(`acct:${s.uid}`),
+            factorId: typeof body.factorId === 'string' ? body.factorId : '',
+            error: { message: err.publicMessage, field: 'code' },
+          });
+          return;
+        }
+        throw err;
+      }
+      const next = `/account?notice=${encodeURIComponent(`${factorOf(c.factorService.registry, kind).info.label} added`)}`;
+      if (isJson(ctx)) ctx.body = { redirect: next };
+      else ctx.redirect(next);
+    }),
+  );
+
+  router.post('/factors/:id/rename', async (ctx) =>
+    guarded(ctx, async () => {
+      const s = await requireSession(ctx);
+      const body = parseBody(renameForm, ctx.request.body);
+      c.csrf.assert(`acct:${s.uid}`, body.csrf);
+      if (!(await c.factors.rename(s.accountId, ctx.params.id!, body.name))) throw new AppError('not_found', 'No such sign-in method.');
+      await c.audit.record({ type: 'factor.renamed', outcome: 'success', userId: s.accountId, ip: ctx.ip, details: { factorId: ctx.params.id, name: body.name } });
+      ctx.redirect('/account?notice=Renamed');
+    }),
+  );
+
+  router.post('/factors/:id/remove', async (ctx) =>
+    guarded(ctx, async () => {
+      const s = await requireSession(ctx);
+      const body = parseBody(csrfOnly, ctx.request.body);
+      c.csrf.assert(`acct:${s.uid}`, body.csrf);
+      const factor = await c.factors.findById(ctx.params.id!);
+      if (!factor || factor.userId !== s.accountId) throw new AppError('not_found', 'No such sign-in method.');
+      // Abandoning a pending enrollment needs no re-auth: it never became a way to sign in.
+      if (factor.status === 'active') await requireFresh(ctx, s);
+      const { factors } = await c.factorService.enrolled(s.accountId);
+      const strong = factors.filter((f) => f.kind !== 'backup_code');
+      if (c.config.requireMfa && factor.status === 'active' && factor.kind !== 'backup_code' && strong.length === 1) {
+        await c.audit.record({ type: 'factor.removed', outcome: 'failure', userId: s.accountId, ip: ctx.ip, details: { factorId: factor.id, reason: 'last_factor' } });
+        throw new AppError('last_factor');
+      }
+      await c.db.transaction(async (trx) => {
+        await c.factors.remove(s.accountId, factor.id, trx);
+        if (factor.kind === 'backup_code') await trx('backup_codes').where({ user_id: s.accountId }).del();
+      });
+      await c.audit.record({ type: 'factor.removed', outcome: 'success', userId: s.accountId, ip: ctx.ip, details: { factorId: factor.id, kind: factor.kind } });
+      ctx.redirect('/account?notice=Removed');
+    }),
+  );
+
+  return router;
+}

@@ -1,0 +1,100 @@
+/**
+ * Shared logic around every factor: failure throttling (per account and factor kind, so a locked TOTP does
+ * not lock passkeys), audit events for every outcome, and the user's enrolled-factor summary.
+ */
+import type { FactorContext, FactorInput, VerifiedMethod } from './types.js';
+import { FACTOR_KINDS, factorOf, type FactorRegistry, type SecondFactorKind } from './registry.js';
+import type { FactorsRepo, FactorRecord } from '../store/repos/factors.js';
+import type { Throttle } from '../security/rate-limit.js';
+import type { AuditLog } from '../audit/log.js';
+import { AppError } from '../errors/index.js';
+
+/** Errors that mean "the user's response was wrong" and count toward throttling. */
+const COUNTED = new Set(['invalid_code', 'code_reused', 'webauthn_failed', 'challenge_expired']);
+
+export interface AuditMeta {
+  ip?: string;
+  clientId?: string;
+}
+
+export interface EnrolledSummary {
+  kinds: SecondFactorKind[];
+  factors: FactorRecord[];
+}
+
+export class FactorService {
+  constructor(
+    readonly registry: FactorRegistry,
+    private readonly factors: FactorsRepo,
+    private readonly throttle: Throttle,
+    private readonly audit: AuditLog,
+  ) {}
+
+  /** Active second factors of a user, and the kinds usable at sign-in (backup codes only while codes remain). */
+  async enrolled(userId: string): Promise<EnrolledSummary> {
+    const factors = (await this.factors.listByUser(userId)).filter((f) => f.status === 'active');
+    const kinds = new Set<SecondFactorKind>();
+    for (const f of factors) {
+      if (f.kind === 'backup_code') {
+        if ((await this.registry.backup_code.remaining(userId)) > 0) kinds.add('backup_code');
+      } else if (f.kind !== 'password') kinds.add(f.kind);
+    }
+    return { kinds: FACTOR_KINDS.filter((k) => kinds.has(k)), factors };
+  }
+
+  async verify(kind: string, ctx: FactorContext, input: FactorInput, meta: AuditMeta): Promise<VerifiedMethod> {
+    const factor = factorOf(this.registry, kind);
+    const key = `${ctx.userId}:${factor.info.kind}`;
+    await this.throttle.assertAllowed(key);
+    try {
+      const method = await factor.verify(ctx, input);
+      await this.throttle.reset(key);
+      await this.audit.record({
+        type: `factor.verify.${factor.info.kind}`,
+        outcome: 'success',
+        userId: ctx.userId,
+        clientId: meta.clientId,
+        ip: meta.ip,
+        details: { factorId: method.factorId, amr: method.amr },
+      });
+      return method;
+    } catch (err) {
+      if (err instanceof AppError && COUNTED.has(err.code)) {
+        await this.throttle.fail(key);
+        await this.audit.record({
+          type: `factor.verify.${factor.info.kind}`,
+          outcome: 'failure',
+          userId: ctx.userId,
+          clientId: meta.clientId,
+          ip: meta.ip,
+          details: { reason: err.code },
+        });
+      }
+      throw err;
+    }
+  }
+
+  async startEnrollment(kind: string, ctx: FactorContext, input: FactorInput, meta: AuditMeta) {
+    const factor = factorOf(this.registry, kind);
+    return this.audited(`factor.enroll.${factor.info.kind}.start`, ctx, meta, () => factor.startEnrollment(ctx, input));
+  }
+
+  async finishEnrollment(kind: string, ctx: FactorContext, input: FactorInput, meta: AuditMeta) {
+    const factor = factorOf(this.registry, kind);
+    return this.audited(`factor.enroll.${factor.info.kind}`, ctx, meta, () => factor.finishEnrollment(ctx, input));
+  }
+
+  private async audited<T>(type: string, ctx: FactorContext, meta: AuditMeta, fn: () => Promise<T>): Promise<T> {
+    try {
+      const result = await fn();
+      const factorId = (result as { factorId?: string } | undefined)?.factorId;
+      await this.audit.record({ type, outcome: 'success', userId: ctx.userId, ip: meta.ip, details: factorId ? { factorId } : {} });
+      return result;
+    } catch (err) {
+      if (err instanceof AppError && err.status < 500) {
+        await this.audit.record({ type, outcome: 'failure', userId: ctx.userId, ip: meta.ip, details: { reason: err.code } });
+      }
+      throw err;
+    }
+  }
+}

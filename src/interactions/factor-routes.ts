@@ -1,0 +1,106 @@
+/**
+ * Second-factor steps of a sign-in: /interaction/:uid/factor (chooser), /factor/:kind (challenge + verify)
+ * and the passkey-first login (/webauthn/passwordless). Form posts re-render with the error next to the
+ * field; JSON posts (WebAuthn) get JSON back: { redirect } or { error, message }.
+ */
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { loadInteraction, type InteractionDeps, type InteractionDetails } from './routes.js';
+import { factorOf, type SecondFactorKind } from '../factors/registry.js';
+import { AppError } from '../errors/index.js';
+import { parseBody } from '../http/validate.js';
+import { wantsJson } from '../http/error-handler.js';
+
+const LAST_FACTOR_COOKIE = 'stepwise_last_factor';
+const csrfOnly = z.object({ csrf: z.string().max(200) });
+
+const isJson = (ctx: Context) => ctx.request.is('application/json') === 'application/json' || wantsJson(ctx);
+
+export function factorRoutes(deps: InteractionDeps): Router {
+  const { provider, views, csrf, flow } = deps;
+  const router = new Router({ prefix: '/interaction/:uid' });
+
+  function alternatives(uid: string, kinds: SecondFactorKind[], current?: string) {
+    return kinds
+      .filter((k) => k !== current)
+      .map((k) => ({ kind: k, label: factorOf(flow.registry, k).info.label, href: `/interaction/${uid}/factor/${k}` }));
+  }
+
+  async function renderChallenge(ctx: Context, details: InteractionDetails, kind: SecondFactorKind, error?: AppError) {
+    const { ctx: fctx, authCtx } = await flow.factorContext(details);
+    const remaining = await flow.remainingFactors(authCtx);
+    if (!remaining.includes(kind)) throw new AppError('not_found', 'That sign-in method is not available for your account.');
+    const model = await factorOf(flow.registry, kind).startChallenge(fctx);
+    if (error) ctx.status = error.status;
+    ctx.type = 'html';
+    ctx.body = await views.render(`factors/${kind}-challenge`, {
+      title: 'Confirm it is you',
+      ...model,
+      action: `/interaction/${details.uid}/factor/${kind}`,
+      csrf: csrf.token(details.uid),
+      error: error ? { message: error.publicMessage, field: error.field ?? 'code' } : null,
+      alternatives: alternatives(details.uid, remaining, kind),
+      uid: details.uid,
+    });
+  }
+
+  router.get('/factor', async (ctx) => {
+    const details = await loadInteraction(provider, ctx);
+    let authCtx;
+    try {
+      ({ authCtx } = await flow.factorContext(details));
+    } catch {
+      return ctx.redirect(`/interaction/${details.uid}`);
+    }
+    const remaining = await flow.remainingFactors(authCtx);
+    const last = ctx.cookies.get(LAST_FACTOR_COOKIE) as SecondFactorKind | undefined;
+    if (ctx.query.choose === undefined) {
+      if (last && remaining.includes(last)) return ctx.redirect(`/interaction/${details.uid}/factor/${last}`);
+      if (remaining.length === 1) return ctx.redirect(`/interaction/${details.uid}/factor/${remaining[0]}`);
+    }
+    ctx.type = 'html';
+    ctx.body = await views.render('factor-chooser', {
+      title: 'Choose how to confirm it is you',
+      choices: alternatives(details.uid, remaining).map((c) => ({ ...c, last: c.kind === last })),
+    });
+  });
+
+  router.get('/factor/:kind', async (ctx) => {
+    const details = await loadInteraction(provider, ctx);
+    await renderChallenge(ctx, details, factorOf(flow.registry, ctx.params.kind!).info.kind);
+  });
+
+  router.post('/factor/:kind', async (ctx) => {
+    const details = await loadInteraction(provider, ctx);
+    const kind = factorOf(flow.registry, ctx.params.kind!).info.kind;
+    const body = (ctx.request.body ?? {}) as Record<string, unknown>;
+    csrf.assert(details.uid, body.csrf);
+    try {
+      const next = await flow.secondFactor(ctx, details, kind, body);
+      ctx.cookies.set(LAST_FACTOR_COOKIE, kind, { httpOnly: true, sameSite: 'lax', maxAge: 180 * 24 * 3600 * 1000, overwrite: true });
+      if (isJson(ctx)) ctx.body = { redirect: next };
+      else ctx.redirect(next);
+    } catch (err) {
+      if (!isJson(ctx) && err instanceof AppError && err.status < 500 && err.code !== 'csrf_failed' && err.code !== 'not_found') {
+        return renderChallenge(ctx, details, kind, err);
+      }
+      throw err;
+    }
+  });
+
+  router.post('/webauthn/passwordless/options', async (ctx) => {
+    const details = await loadInteraction(provider, ctx);
+    csrf.assert(details.uid, parseBody(csrfOnly.passthrough(), ctx.request.body).csrf);
+    ctx.body = await flow.registry.webauthn.startPasswordless(details.uid);
+  });
+
+  router.post('/webauthn/passwordless', async (ctx) => {
+    const details = await loadInteraction(provider, ctx);
+    const body = (ctx.request.body ?? {}) as Record<string, unknown>;
+    csrf.assert(details.uid, body.csrf);
+    ctx.body = { redirect: await flow.passwordless(ctx, details, body) };
+  });
+
+  return router;
+}
