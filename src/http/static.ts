@@ -13,7 +13,8 @@ const ASSETS: Record<string, { file: () => string; type: string }> = {
   '/assets/stepwise.css': { file: () => resolve(publicDir, 'stepwise.css'), type: 'text/css' },
   '/assets/stepwise.js': { file: () => resolve(publicDir, 'stepwise.js'), type: 'application/javascript' },
   '/assets/simplewebauthn-browser.js': {
-    file: () => resolve(dirname(require.resolve('@simplewebauthn/browser/package.json')), 'dist/bundle/index.umd.min.js'),
+    // The package does not export ./package.json; resolve its main entry and walk to the UMD bundle.
+    file: () => resolve(dirname(require.resolve('@simplewebauthn/browser')), '../dist/bundle/index.umd.min.js'),
     type: 'application/javascript',
   },
 };
