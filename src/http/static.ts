@@ -2,11 +2,10 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PUBLIC_DIR } from '../paths.js';
 import type { Context, Next } from 'koa';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const publicDir = resolve(here, '../../public');
+const publicDir = PUBLIC_DIR;
 const require = createRequire(import.meta.url);
 
 const ASSETS: Record<string, { file: () => string; type: string }> = {

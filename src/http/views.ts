@@ -1,10 +1,9 @@
 /** EJS rendering with one layout. Templates are compiled once and cached outside development. */
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import ejs from 'ejs';
+import { VIEWS_DIR } from '../paths.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-export const VIEWS_DIR = resolve(here, '../../views');
+export { VIEWS_DIR };
 
 export interface PageModel {
   title: string;
