@@ -16,6 +16,7 @@ import { AuditLog } from './audit/log.js';
 import { SigningKeys } from './oidc/keys.js';
 import { SqlAdapter, adapterFactory } from './oidc/adapters.js';
 import { createProvider } from './oidc/provider.js';
+import { buildInteractionPolicy } from './oidc/policy.js';
 import { Views } from './http/views.js';
 import { AuthContextStore } from './interactions/auth-context.js';
 import { SignInFlow } from './interactions/flow.js';
@@ -82,6 +83,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     const throttles = Object.fromEntries(
       await Promise.all(Object.entries(rules).map(async ([k, rule]) => [k, await createThrottle(rule, { db, redis, prefix: config.redisPrefix })])),
     ) as Container['throttles'];
+    const sessions = new AuthContextStore(kv, 'sessctx:', config.sessionTtlSeconds);
     const provider = createProvider({
       config,
       users,
@@ -89,6 +91,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
       jwks: await keys.ensure(),
       adapter: adapterFactory({ db, redis, clients, prefix: `${config.redisPrefix}oidc:` }),
       acrValues: levels.map((l) => l.acr),
+      policy: buildInteractionPolicy({ levels, sessions, now }),
     });
     await ensureAccountClient(clients, config);
     const authContexts = new AuthContextStore(kv);
@@ -97,6 +100,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     const flow = new SignInFlow({
       provider,
       authContexts,
+      sessions,
       password: new PasswordFactor(users, hasher),
       throttles,
       audit,

@@ -10,14 +10,24 @@ export interface AuthContext {
   methods: VerifiedMethod[];
 }
 
-const key = (uid: string) => `authctx:${uid}`;
-const TTL_SECONDS = 3600;
-
+/**
+ * Also used per SSO session (prefix `sessctx:`, keyed by the oidc-provider session uid): the methods behind
+ * the session's current authentication context, with their times, from which the step-up policy derives
+ * the level the session holds now.
+ */
 export class AuthContextStore {
-  constructor(private readonly kv: KvStore) {}
+  constructor(
+    private readonly kv: KvStore,
+    private readonly prefix = 'authctx:',
+    private readonly ttlSeconds = 3600,
+  ) {}
+
+  private key(uid: string) {
+    return `${this.prefix}${uid}`;
+  }
 
   async get(uid: string): Promise<AuthContext | null> {
-    const raw = await this.kv.get(key(uid));
+    const raw = await this.kv.get(this.key(uid));
     return raw ? (JSON.parse(raw) as AuthContext) : null;
   }
 
@@ -29,11 +39,15 @@ export class AuthContextStore {
       accountId,
       methods: [...base.methods.filter((m) => !(m.kind === method.kind && m.factorId === method.factorId)), method],
     };
-    await this.kv.set(key(uid), JSON.stringify(next), TTL_SECONDS);
+    await this.kv.set(this.key(uid), JSON.stringify(next), this.ttlSeconds);
     return next;
   }
 
+  async set(uid: string, ctx: AuthContext): Promise<void> {
+    await this.kv.set(this.key(uid), JSON.stringify(ctx), this.ttlSeconds);
+  }
+
   async clear(uid: string): Promise<void> {
-    await this.kv.del(key(uid));
+    await this.kv.del(this.key(uid));
   }
 }

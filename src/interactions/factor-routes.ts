@@ -29,7 +29,7 @@ export function factorRoutes(deps: InteractionDeps): Router {
 
   async function renderChallenge(ctx: Context, details: InteractionDetails, kind: SecondFactorKind, error?: AppError) {
     const { ctx: fctx, authCtx } = await flow.factorContext(details);
-    const remaining = await flow.remainingFactors(authCtx);
+    const remaining = await flow.remainingFactors(details, authCtx);
     if (!remaining.includes(kind)) throw new AppError('not_found', 'That sign-in method is not available for your account.');
     const model = await factorOf(flow.registry, kind).startChallenge(fctx);
     if (error) ctx.status = error.status;
@@ -53,7 +53,7 @@ export function factorRoutes(deps: InteractionDeps): Router {
     } catch {
       return ctx.redirect(`/interaction/${details.uid}`);
     }
-    const remaining = await flow.remainingFactors(authCtx);
+    const remaining = await flow.remainingFactors(details, authCtx);
     const last = ctx.cookies.get(LAST_FACTOR_COOKIE) as SecondFactorKind | undefined;
     if (ctx.query.choose === undefined) {
       if (last && remaining.includes(last)) return ctx.redirect(`/interaction/${details.uid}/factor/${last}`);

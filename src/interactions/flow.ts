@@ -15,12 +15,17 @@ import type { FactorService } from '../factors/service.js';
 import type { SecondFactorKind } from '../factors/registry.js';
 import type { FactorContext, FactorInput, VerifiedMethod } from '../factors/types.js';
 import { normaliseEmail } from '../store/repos/users.js';
-import { amrFor, highestReached, type LevelRule } from '../policy/levels.js';
+import { amrFor, type LevelRule } from '../policy/levels.js';
+import { readClientPolicy, type ClientPolicy } from '../policy/client-policy.js';
+import { levelOf, levelsFor, requirement, strongestHeld, tokenAcr, usefulFactors, type Requirement } from '../policy/decision.js';
+import { LEVEL_CHECK, type StepwiseLoginExtras } from '../oidc/policy.js';
 import { AppError } from '../errors/index.js';
 
 export interface FlowDeps {
   provider: Provider;
   authContexts: AuthContextStore;
+  /** Per-SSO-session authentication context (methods with times), keyed by session uid. */
+  sessions: AuthContextStore;
   password: PasswordFactor;
   throttles: { loginIp: Throttle; loginAccount: Throttle; loginAccountIp: Throttle };
   audit: AuditLog;
@@ -64,13 +69,21 @@ export class SignInFlow {
     return missing.filter(Boolean).map((s) => ({ name: s, label: SCOPE_LABELS[s] ?? s }));
   }
 
-  /**
-   * Level this interaction must reach before it may finish: what the step-up policy demanded, and at least
-   * two factors for a user who has enrolled a second factor (their password alone never signs them in).
-   */
-  requiredLevel(details: InteractionDetails, userHasSecondFactor: boolean): number {
-    const fromPolicy = Number(details.prompt.details.stepwise_required_level ?? 0);
-    return Math.max(1, Number.isFinite(fromPolicy) ? fromPolicy : 1, userHasSecondFactor ? 2 : 1);
+  /** What this authorization request needs, from its parameters and the client's policy (same rules as the check). */
+  async evaluate(details: InteractionDetails): Promise<{ req: Requirement; policy: ClientPolicy; levels: LevelRule[] }> {
+    const client = await this.deps.clients.find(String(details.params.client_id));
+    const policy = readClientPolicy(client);
+    const levels = levelsFor(this.deps.levels, policy);
+    let claimsAcr: { essential?: boolean; value?: string; values?: string[] } | null = null;
+    if (typeof details.params.claims === 'string') {
+      try {
+        claimsAcr = (JSON.parse(details.params.claims) as { id_token?: { acr?: typeof claimsAcr } }).id_token?.acr ?? null;
+      } catch {
+        claimsAcr = null; // oidc-provider already rejected malformed claims before any interaction
+      }
+    }
+    const acrValues = typeof details.params.acr_values === 'string' ? details.params.acr_values : undefined;
+    return { req: requirement(levels, policy, { acrValues, claimsAcr }), policy, levels };
   }
 
   /** The signed-in-so-far user of this interaction, or an error sending them back to the login page. */
@@ -85,10 +98,32 @@ export class SignInFlow {
     };
   }
 
-  /** Second-factor kinds the user could still use in this interaction (not yet verified). */
-  async remainingFactors(authCtx: AuthContext): Promise<SecondFactorKind[]> {
+  /** Enrolled second-factor kinds not yet verified in this interaction (before any policy filtering). */
+  private async unverifiedKinds(authCtx: AuthContext): Promise<SecondFactorKind[]> {
     const { kinds } = await this.deps.factorService.enrolled(authCtx.accountId);
     return kinds.filter((k) => !authCtx.methods.some((m) => m.kind === k));
+  }
+
+  /**
+   * The level this sign-in must reach: the request's requirement, and two factors for a user who has a
+   * second factor enrolled (their password alone never signs them in).
+   */
+  private async target(details: InteractionDetails, authCtx: AuthContext) {
+    const evaluation = await this.evaluate(details);
+    const unverified = await this.unverifiedKinds(authCtx);
+    const hasSecond = unverified.length > 0 || authCtx.methods.some((m) => m.kind !== 'password');
+    const needed = Math.max(evaluation.req.level, hasSecond ? 2 : 1);
+    const req: Requirement = { ...evaluation.req, level: needed, accepted: evaluation.req.accepted.filter((a) => (levelOf(evaluation.levels, a) ?? 0) >= needed) };
+    return { ...evaluation, req, unverified };
+  }
+
+  /** Second-factor kinds worth offering now: enrolled, allowed for the client, and able to reach the level. */
+  async remainingFactors(details: InteractionDetails, authCtx: AuthContext): Promise<SecondFactorKind[]> {
+    const { req, policy, levels, unverified } = await this.target(details, authCtx);
+    const rule = levels.filter((l) => l.level >= req.level).sort((a, b) => a.level - b.level)[0];
+    if (!rule) return [];
+    const candidates = unverified.map((k) => ({ kind: k, category: this.registry[k].info.category, phishingResistant: this.registry[k].info.phishingResistant }));
+    return usefulFactors(rule, authCtx.methods, candidates, this.nowSeconds(), policy).map((c) => c.kind as SecondFactorKind);
   }
 
   /** Verifies one second factor in this interaction and moves on. */
@@ -150,19 +185,41 @@ export class SignInFlow {
     return this.advance(ctx, details, authCtx);
   }
 
-  /** On GET of the interaction page: continue a sign-in that already has a verified step. */
-  async resume(details: InteractionDetails): Promise<string | null> {
-    const authCtx = await this.deps.authContexts.get(details.uid);
-    return authCtx ? `/interaction/${details.uid}/factor` : null;
+  /**
+   * On GET of the interaction page: continue a sign-in that already has a verified step, or — when the only
+   * reason for this prompt is an insufficient level — step up: keep the session's still-valid methods
+   * (the user keeps their password step) and ask only for what is missing.
+   */
+  async resume(ctx: Context, details: InteractionDetails): Promise<string | null> {
+    if (details.prompt.details.stepwise_unmet) {
+      return this.unmet(ctx, details, { accountId: details.session?.accountId ?? '', methods: [] });
+    }
+    const existing = await this.deps.authContexts.get(details.uid);
+    if (existing) return `/interaction/${details.uid}/factor`;
+    const session = details.session;
+    const stepUpOnly = session?.accountId && details.prompt.reasons.every((r) => r === LEVEL_CHECK);
+    if (!stepUpOnly || !session?.uid) return null;
+    const sctx = await this.deps.sessions.get(session.uid);
+    if (!sctx || sctx.accountId !== session.accountId) return null;
+    // Methods older than every level's max age can no longer count towards anything.
+    const oldest = this.nowSeconds() - Math.max(...this.deps.levels.map((l) => l.maxAgeSeconds));
+    const carried = { accountId: sctx.accountId, methods: sctx.methods.filter((m) => m.at >= oldest) };
+    if (carried.methods.length === 0) return null;
+    await this.deps.authContexts.set(details.uid, carried);
+    return this.advance(ctx, details, carried);
   }
 
   /** Finishes when the reached level is enough, otherwise sends the user to the next factor. */
   async advance(ctx: Context, details: InteractionDetails, authCtx: AuthContext): Promise<string> {
-    const remaining = await this.remainingFactors(authCtx);
-    const hasSecondFactor = remaining.length > 0 || authCtx.methods.some((m) => m.kind !== 'password');
-    const reached = highestReached(this.deps.levels, authCtx.methods);
-    if (reached && reached.level >= this.requiredLevel(details, hasSecondFactor)) return this.finish(ctx, details, authCtx, reached.acr);
-    if (remaining.length > 0) return `/interaction/${details.uid}/factor`;
+    const { req, policy, levels } = await this.target(details, authCtx);
+    const now = this.nowSeconds();
+    if (req.unmet) return this.unmet(ctx, details, authCtx);
+    const acr = tokenAcr(levels, req, authCtx.methods, now, policy);
+    if (acr) return this.finish(ctx, details, authCtx, acr);
+    if ((await this.remainingFactors(details, authCtx)).length > 0) return `/interaction/${details.uid}/factor`;
+    // Cannot reach the level. A client may accept the lower level reached for voluntary requests.
+    const lower = policy.allow_lower_acr && !req.essential ? strongestHeld(levels, authCtx.methods, now, policy) : undefined;
+    if (lower) return this.finish(ctx, details, authCtx, lower, { stepwise_lower: true });
     return this.unmet(ctx, details, authCtx);
   }
 
@@ -184,10 +241,19 @@ export class SignInFlow {
     );
   }
 
-  async finish(ctx: Context, details: InteractionDetails, authCtx: AuthContext, acr: string): Promise<string> {
-    const result = {
-      login: { accountId: authCtx.accountId, acr, amr: amrFor(authCtx.methods), ts: this.nowSeconds(), remember: true },
+  async finish(ctx: Context, details: InteractionDetails, authCtx: AuthContext, acr: string, extras: StepwiseLoginExtras = {}): Promise<string> {
+    // auth_time is this (latest) active authentication; the methods with their own times travel along so the
+    // policy check can persist them for the session (see oidc/policy.ts).
+    const login: Record<string, unknown> & StepwiseLoginExtras = {
+      accountId: authCtx.accountId,
+      acr,
+      amr: amrFor(authCtx.methods),
+      ts: this.nowSeconds(),
+      remember: true,
+      stepwise: authCtx,
+      ...extras,
     };
+    const result = { login: login as { accountId: string; acr: string; amr: string[]; ts: number; remember: boolean } };
     const target = await this.deps.provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
     await this.deps.authContexts.clear(details.uid);
     await this.deps.audit.record({
@@ -196,7 +262,7 @@ export class SignInFlow {
       userId: authCtx.accountId,
       clientId: String(details.params.client_id),
       ip: ctx.ip,
-      details: { acr, amr: result.login.amr },
+      details: { acr, amr: result.login.amr, ...(extras.stepwise_lower ? { lower: true } : {}) },
     });
     return target;
   }

@@ -75,7 +75,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       });
       return;
     }
-    const next = await flow.resume(details);
+    const next = await flow.resume(ctx, details);
     if (next) return ctx.redirect(next);
     await renderLogin(ctx, details);
   });

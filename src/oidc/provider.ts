@@ -5,6 +5,7 @@ import type { UsersRepo } from '../store/repos/users.js';
 import type { Views } from '../http/views.js';
 import type { PrivateJwk } from './keys.js';
 import { ERRORS } from '../errors/index.js';
+import { clientPolicySchema } from '../policy/client-policy.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -17,7 +18,7 @@ export interface ProviderDeps {
 }
 
 /** Custom client metadata; `first_party` lets trusted clients skip the consent screen. */
-export const CLIENT_EXTRA_PROPERTIES = ['first_party', 'client_name'];
+export const CLIENT_EXTRA_PROPERTIES = ['first_party', 'stepwise_policy'];
 
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, users, views } = deps;
@@ -45,6 +46,9 @@ export function createProvider(deps: ProviderDeps): Provider {
       validator(_ctx, key, value) {
         if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata('first_party must be a boolean');
+        }
+        if (key === 'stepwise_policy' && value !== undefined && !clientPolicySchema.safeParse(value).success) {
+          throw new errors.InvalidClientMetadata('stepwise_policy is invalid');
         }
       },
     },

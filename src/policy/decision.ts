@@ -1,0 +1,119 @@
+/**
+ * The step-up decision: what level a request needs, what level the session holds now, and the acr the token
+ * reports. Pure functions of their inputs (time included); oidc/policy.ts feeds them from the request.
+ */
+import type { VerifiedMethod } from '../factors/types.js';
+import type { ClientPolicy } from './client-policy.js';
+import { satisfies, type LevelRule } from './levels.js';
+
+export interface Requested {
+  /** Space-separated acr_values from the request. */
+  acrValues?: string;
+  /** claims.id_token.acr from the claims parameter. */
+  claimsAcr?: { essential?: boolean; value?: string; values?: string[] } | null;
+  /** Level the risk engine demands (0 when it demands nothing). */
+  riskLevel?: number;
+}
+
+export interface Requirement {
+  /** Minimum level the token must reflect. */
+  level: number;
+  /** acr names this request accepts, strongest first. */
+  accepted: string[];
+  /** The request made acr essential (claims parameter): never downgrade, never report an unrequested acr. */
+  essential: boolean;
+  /** Essential acr values were all unknown: unmet_authentication_requirements at once. */
+  unmet: boolean;
+}
+
+/** The level table as this client sees it: client acr_levels override or extend the defaults. */
+export function levelsFor(levels: LevelRule[], policy: ClientPolicy): LevelRule[] {
+  const overrides = policy.acr_levels ?? {};
+  const byLevel = (n: number) => levels.filter((l) => l.level <= n).sort((a, b) => b.level - a.level)[0];
+  const merged = levels.map((l) => (overrides[l.acr] !== undefined ? { ...(byLevel(overrides[l.acr]!) ?? l), acr: l.acr, level: overrides[l.acr]! } : l));
+  for (const [acr, level] of Object.entries(overrides)) {
+    const template = byLevel(level);
+    if (!merged.some((l) => l.acr === acr) && template) merged.push({ ...template, acr, level });
+  }
+  return merged.sort((a, b) => a.level - b.level);
+}
+
+export function levelOf(levels: LevelRule[], acr: string | undefined): number | undefined {
+  return acr === undefined ? undefined : levels.find((l) => l.acr === acr)?.level;
+}
+
+/**
+ * Required level = max(client minimum, lowest acceptable requested acr, risk demand). acr_values are
+ * "at least one of": the lowest known value is the bar. Unknown voluntary values are ignored.
+ */
+export function requirement(levels: LevelRule[], policy: ClientPolicy, req: Requested): Requirement {
+  const clientMin = levelOf(levels, policy.min_acr) ?? 1;
+  const claim = req.claimsAcr ?? undefined;
+  const claimValues = claim ? [...(claim.values ?? []), ...(claim.value ? [claim.value] : [])] : [];
+  const essential = Boolean(claim?.essential && claimValues.length > 0);
+  const requestedNames = essential ? claimValues : [...(req.acrValues?.split(' ').filter(Boolean) ?? []), ...claimValues];
+  const known = requestedNames.filter((n) => levelOf(levels, n) !== undefined);
+  const unmet = essential && known.length === 0;
+  const requestedMin = known.length ? Math.min(...known.map((n) => levelOf(levels, n)!)) : 1;
+  const level = Math.max(clientMin, requestedMin, req.riskLevel ?? 0, 1);
+  const accepted = essential
+    ? known.filter((n) => levelOf(levels, n)! >= level)
+    : levels.filter((l) => l.level >= level).map((l) => l.acr);
+  // Strongest first; for essential requests only the values the RP listed.
+  accepted.sort((a, b) => levelOf(levels, b)! - levelOf(levels, a)!);
+  return { level, accepted, essential, unmet };
+}
+
+/** Methods that count for a client: allowed kinds only (the password is always allowed). */
+export function countedMethods(methods: VerifiedMethod[], policy: ClientPolicy): VerifiedMethod[] {
+  const allowed = policy.allowed_factors;
+  return allowed ? methods.filter((m) => m.kind === 'password' || (allowed as string[]).includes(m.kind)) : methods;
+}
+
+/**
+ * A level is held now when the methods verified within its max age satisfy it: a level reached at T counts
+ * only until T + max age, so an elevated level never lives on through the SSO cookie.
+ */
+export function holds(rule: LevelRule, methods: VerifiedMethod[], nowSeconds: number, policy: ClientPolicy): boolean {
+  const maxAge = Math.min(rule.maxAgeSeconds, policy.max_age_seconds ?? Number.POSITIVE_INFINITY);
+  const fresh = countedMethods(methods, policy).filter((m) => m.at >= nowSeconds - maxAge);
+  return satisfies(rule, fresh);
+}
+
+/** Highest level the methods hold now, 0 when none. */
+export function currentLevel(levels: LevelRule[], methods: VerifiedMethod[], nowSeconds: number, policy: ClientPolicy): number {
+  return Math.max(0, ...levels.filter((l) => holds(l, methods, nowSeconds, policy)).map((l) => l.level));
+}
+
+/** The acr to put in the token: the strongest accepted value the session holds now, if any. */
+export function tokenAcr(levels: LevelRule[], req: Requirement, methods: VerifiedMethod[], nowSeconds: number, policy: ClientPolicy): string | undefined {
+  return req.accepted.find((acr) => {
+    const rule = levels.find((l) => l.acr === acr);
+    return rule ? holds(rule, methods, nowSeconds, policy) : false;
+  });
+}
+
+/** The strongest acr held now regardless of what was requested (for allow_lower_acr downgrades). */
+export function strongestHeld(levels: LevelRule[], methods: VerifiedMethod[], nowSeconds: number, policy: ClientPolicy): string | undefined {
+  return [...levels].sort((a, b) => b.level - a.level).find((l) => holds(l, methods, nowSeconds, policy))?.acr;
+}
+
+export interface CandidateFactor {
+  kind: VerifiedMethod['kind'];
+  category: VerifiedMethod['category'];
+  phishingResistant: boolean;
+}
+
+/**
+ * Which not-yet-verified factors are worth offering to reach `rule`: none when even all of them together
+ * could not reach it (the caller answers unmet_authentication_requirements instead of a dead-end prompt);
+ * only phishing-resistant ones when the level needs phishing resistance and none was verified yet.
+ */
+export function usefulFactors(rule: LevelRule, methods: VerifiedMethod[], candidates: CandidateFactor[], nowSeconds: number, policy: ClientPolicy): CandidateFactor[] {
+  const maxAge = Math.min(rule.maxAgeSeconds, policy.max_age_seconds ?? Number.POSITIVE_INFINITY);
+  const fresh = countedMethods(methods, policy).filter((m) => m.at >= nowSeconds - maxAge);
+  const allowed = countedMethods(candidates.map((c) => ({ ...c, amr: [], userVerified: false, at: nowSeconds })), policy);
+  if (!satisfies(rule, [...fresh, ...allowed])) return [];
+  const needsPR = rule.phishingResistant && !fresh.some((m) => m.phishingResistant);
+  return candidates.filter((c) => allowed.some((a) => a.kind === c.kind) && (!needsPR || c.phishingResistant));
+}
