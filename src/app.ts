@@ -12,6 +12,7 @@ import { staticAssets } from './http/static.js';
 import { interactionRoutes } from './interactions/routes.js';
 import { factorRoutes } from './interactions/factor-routes.js';
 import { accountRoutes } from './account/routes.js';
+import { demoRoutes } from './demo/routes.js';
 import { AppError } from './errors/index.js';
 
 const OUR_FORMS = /^\/(interaction|account|demo)(\/|$)/;
@@ -39,6 +40,7 @@ export function createApp(c: Container): Provider {
   app.use(interactionRoutes(interactionDeps).routes());
   app.use(factorRoutes(interactionDeps).routes());
   app.use(accountRoutes(c, app).routes());
+  if (c.config.demo) app.use(demoRoutes(c).routes());
   app.use(async (ctx: Context, next: Next) => {
     if (ctx.path !== '/' || ctx.method !== 'GET') return next();
     ctx.type = 'html';

@@ -10,7 +10,13 @@ export const DEMO = {
 };
 
 export async function seedDemo(c: Container): Promise<string | null> {
-  if ((await c.users.count()) > 0 || (await c.clients.count()) > 0) return null;
+  // Only on an empty database (the internal account client does not count).
+  if ((await c.users.count()) > 0 || (await c.clients.count()) > 1) return null;
+  return createDemoData(c);
+}
+
+/** Creates the demo user and client unconditionally (tests use it on a shared database). */
+export async function createDemoData(c: Container): Promise<string> {
   await createUser(c, { email: DEMO.email, name: 'Demo User', password: DEMO.password });
   const redirect = `${c.config.issuer}/demo/callback`;
   await createClient(c, {

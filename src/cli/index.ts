@@ -15,8 +15,9 @@ const USAGE = `usage:
   stepwise users create --email E [--name N]            (password read from stdin)
   stepwise clients create --redirect-uri URI [--redirect-uri URI...] [--post-logout-redirect-uri URI...]
                           [--public] [--first-party] [--name N]
-  stepwise clients policy CLIENT_ID [--min-acr ACR] [--allow-factors totp,webauthn,...] [--max-age-seconds N]
-                          [--allow-lower-acr] [--remembered-devices|--no-remembered-devices]
+  stepwise clients policy CLIENT_ID [--min-acr ACR] [--allow-factors totp,webauthn,backup_code] [--max-age-seconds N]
+                          [--acr-level NAME=LEVEL...] [--allow-lower-acr|--no-allow-lower-acr]
+                          [--remembered-devices|--no-remembered-devices] [--clear]
   stepwise keys rotate
   stepwise audit verify`;
 

@@ -1,6 +1,54 @@
+/** `stepwise clients policy CLIENT_ID …`: sets a client's assurance policy and prints the result. */
+import { parseArgs } from 'node:util';
 import type { Container } from '../container.js';
+import { clientPolicySchema, readClientPolicy, type ClientPolicy } from '../policy/client-policy.js';
+import { AppError } from '../errors/index.js';
 
-/** Placeholder until the per-client policy lands (issue 4). */
-export async function runClientPolicyCommand(_c: Container, _args: string[]): Promise<unknown> {
-  throw new Error('clients policy is not available yet');
+export async function runClientPolicyCommand(c: Container, args: string[]): Promise<unknown> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      'min-acr': { type: 'string' },
+      'allow-factors': { type: 'string' },
+      'max-age-seconds': { type: 'string' },
+      'acr-level': { type: 'string', multiple: true },
+      'allow-lower-acr': { type: 'boolean' },
+      'no-allow-lower-acr': { type: 'boolean' },
+      'remembered-devices': { type: 'boolean' },
+      'no-remembered-devices': { type: 'boolean' },
+      clear: { type: 'boolean' },
+    },
+  });
+  const clientId = positionals[0];
+  if (!clientId) throw new AppError('invalid_form', 'CLIENT_ID is required', 'client_id');
+  const client = await c.clients.find(clientId);
+  if (!client) throw new AppError('not_found', `no client ${clientId}`);
+  const next: ClientPolicy = values.clear ? {} : { ...readClientPolicy(client) };
+  if (values['min-acr'] !== undefined) {
+    const known = c.levels.map((l) => l.acr);
+    if (!known.includes(values['min-acr']) && !values['acr-level']?.some((a) => a.startsWith(`${values['min-acr']}=`))) {
+      throw new AppError('invalid_form', `--min-acr must be one of ${known.join(', ')}`, 'min_acr');
+    }
+    next.min_acr = values['min-acr'];
+  }
+  if (values['allow-factors'] !== undefined) next.allowed_factors = values['allow-factors'].split(',').map((s) => s.trim()) as ClientPolicy['allowed_factors'];
+  if (values['max-age-seconds'] !== undefined) next.max_age_seconds = Number(values['max-age-seconds']);
+  for (const pair of values['acr-level'] ?? []) {
+    const [acr, level] = pair.split('=');
+    next.acr_levels = { ...next.acr_levels, [acr ?? '']: Number(level) };
+  }
+  if (values['allow-lower-acr']) next.allow_lower_acr = true;
+  if (values['no-allow-lower-acr']) next.allow_lower_acr = false;
+  if (values['remembered-devices']) next.remembered_devices = true;
+  if (values['no-remembered-devices']) next.remembered_devices = false;
+  const parsed = clientPolicySchema.safeParse(next);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new AppError('invalid_form', `${issue.path.join('.') || 'policy'}: ${issue.message}`);
+  }
+  await c.clients.updateMetadata(clientId, { stepwise_policy: parsed.data });
+  await c.audit.record({ type: 'client.policy.updated', outcome: 'success', clientId, details: { policy: parsed.data } });
+  return { client_id: clientId, policy: parsed.data };
 }

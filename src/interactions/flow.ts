@@ -17,7 +17,7 @@ import type { FactorContext, FactorInput, VerifiedMethod } from '../factors/type
 import { normaliseEmail } from '../store/repos/users.js';
 import { amrFor, type LevelRule } from '../policy/levels.js';
 import { readClientPolicy, type ClientPolicy } from '../policy/client-policy.js';
-import { levelOf, levelsFor, requirement, strongestHeld, tokenAcr, usefulFactors, type Requirement } from '../policy/decision.js';
+import { currentLevel, levelOf, levelsFor, requirement, strongestHeld, tokenAcr, usefulFactors, type Requirement } from '../policy/decision.js';
 import { LEVEL_CHECK, type StepwiseLoginExtras } from '../oidc/policy.js';
 import { AppError } from '../errors/index.js';
 
@@ -98,32 +98,43 @@ export class SignInFlow {
     };
   }
 
-  /** Enrolled second-factor kinds not yet verified in this interaction (before any policy filtering). */
-  private async unverifiedKinds(authCtx: AuthContext): Promise<SecondFactorKind[]> {
-    const { kinds } = await this.deps.factorService.enrolled(authCtx.accountId);
-    return kinds.filter((k) => !authCtx.methods.some((m) => m.kind === k));
-  }
-
   /**
    * The level this sign-in must reach: the request's requirement, and two factors for a user who has a
-   * second factor enrolled (their password alone never signs them in).
+   * second factor enrolled (their password alone never signs them in). `goal` is the level to work towards
+   * now: the required one when the user's factors can reach it, otherwise — only for clients that accept a
+   * lower acr on voluntary requests — the highest level still reachable.
    */
   private async target(details: InteractionDetails, authCtx: AuthContext) {
     const evaluation = await this.evaluate(details);
-    const unverified = await this.unverifiedKinds(authCtx);
-    const hasSecond = unverified.length > 0 || authCtx.methods.some((m) => m.kind !== 'password');
-    const needed = Math.max(evaluation.req.level, hasSecond ? 2 : 1);
-    const req: Requirement = { ...evaluation.req, level: needed, accepted: evaluation.req.accepted.filter((a) => (levelOf(evaluation.levels, a) ?? 0) >= needed) };
-    return { ...evaluation, req, unverified };
+    const { levels, policy } = evaluation;
+    const { kinds: enrolled } = await this.deps.factorService.enrolled(authCtx.accountId);
+    const floor = enrolled.length > 0 ? 2 : 1;
+    const needed = Math.max(evaluation.req.level, floor);
+    const req: Requirement = { ...evaluation.req, level: needed, accepted: evaluation.req.accepted.filter((a) => (levelOf(levels, a) ?? 0) >= needed) };
+    const now = this.nowSeconds();
+    const offerFor = (level: number): SecondFactorKind[] => {
+      const rule = levels.filter((l) => l.level >= level).sort((a, b) => a.level - b.level)[0];
+      if (!rule) return [];
+      // A factor verified longer ago than this level's max age may be verified again.
+      const since = now - Math.min(rule.maxAgeSeconds, policy.max_age_seconds ?? Number.POSITIVE_INFINITY);
+      const candidates = enrolled
+        .filter((k) => !authCtx.methods.some((m) => m.kind === k && m.at >= since))
+        .map((k) => ({ kind: k, category: this.registry[k].info.category, phishingResistant: this.registry[k].info.phishingResistant }));
+      return usefulFactors(rule, authCtx.methods, candidates, now, policy).map((c) => c.kind) as SecondFactorKind[];
+    };
+    let offer = offerFor(needed);
+    if (offer.length === 0 && policy.allow_lower_acr && !req.essential) {
+      for (let level = needed - 1; level >= floor && offer.length === 0; level--) {
+        if (currentLevel(levels, authCtx.methods, now, policy) >= level) break;
+        offer = offerFor(level);
+      }
+    }
+    return { ...evaluation, req, offer, now };
   }
 
-  /** Second-factor kinds worth offering now: enrolled, allowed for the client, and able to reach the level. */
+  /** Second-factor kinds worth offering now: enrolled, allowed for the client, and able to reach the goal. */
   async remainingFactors(details: InteractionDetails, authCtx: AuthContext): Promise<SecondFactorKind[]> {
-    const { req, policy, levels, unverified } = await this.target(details, authCtx);
-    const rule = levels.filter((l) => l.level >= req.level).sort((a, b) => a.level - b.level)[0];
-    if (!rule) return [];
-    const candidates = unverified.map((k) => ({ kind: k, category: this.registry[k].info.category, phishingResistant: this.registry[k].info.phishingResistant }));
-    return usefulFactors(rule, authCtx.methods, candidates, this.nowSeconds(), policy).map((c) => c.kind as SecondFactorKind);
+    return (await this.target(details, authCtx)).offer;
   }
 
   /** Verifies one second factor in this interaction and moves on. */
@@ -140,6 +151,9 @@ export class SignInFlow {
     try {
       await this.deps.throttles.loginIp.assertAllowed(ctx.ip);
       verified = await webauthn.verifyPasswordless(details.uid, input, this.deps.now());
+      // The credential names the user; a disabled account gets the same answer as a failed assertion.
+      const user = await this.deps.users.findById(verified.userId);
+      if (!user || user.disabled) throw new AppError('webauthn_failed');
     } catch (err) {
       if (err instanceof AppError && (err.code === 'webauthn_failed' || err.code === 'challenge_expired')) {
         await this.deps.throttles.loginIp.fail(ctx.ip);
@@ -201,22 +215,25 @@ export class SignInFlow {
     if (!stepUpOnly || !session?.uid) return null;
     const sctx = await this.deps.sessions.get(session.uid);
     if (!sctx || sctx.accountId !== session.accountId) return null;
-    // Methods older than every level's max age can no longer count towards anything.
-    const oldest = this.nowSeconds() - Math.max(...this.deps.levels.map((l) => l.maxAgeSeconds));
-    const carried = { accountId: sctx.accountId, methods: sctx.methods.filter((m) => m.at >= oldest) };
-    if (carried.methods.length === 0) return null;
+    // Keep only methods still valid for the level asked for; if the password is not among them, the user
+    // signs in again from the password step.
+    const { req, levels, policy } = await this.evaluate(details);
+    const rule = levels.filter((l) => l.level >= req.level).sort((a, b) => a.level - b.level)[0];
+    const maxAgeParam = Number(details.params.max_age);
+    const since = this.nowSeconds() - Math.min(rule?.maxAgeSeconds ?? 0, policy.max_age_seconds ?? Number.POSITIVE_INFINITY, Number.isFinite(maxAgeParam) ? maxAgeParam : Number.POSITIVE_INFINITY);
+    const carried = { accountId: sctx.accountId, methods: sctx.methods.filter((m) => m.at >= since) };
+    if (!carried.methods.some((m) => m.kind === 'password' || (m.kind === 'webauthn' && m.userVerified))) return null;
     await this.deps.authContexts.set(details.uid, carried);
     return this.advance(ctx, details, carried);
   }
 
   /** Finishes when the reached level is enough, otherwise sends the user to the next factor. */
   async advance(ctx: Context, details: InteractionDetails, authCtx: AuthContext): Promise<string> {
-    const { req, policy, levels } = await this.target(details, authCtx);
-    const now = this.nowSeconds();
+    const { req, policy, levels, offer, now } = await this.target(details, authCtx);
     if (req.unmet) return this.unmet(ctx, details, authCtx);
     const acr = tokenAcr(levels, req, authCtx.methods, now, policy);
     if (acr) return this.finish(ctx, details, authCtx, acr);
-    if ((await this.remainingFactors(details, authCtx)).length > 0) return `/interaction/${details.uid}/factor`;
+    if (offer.length > 0) return `/interaction/${details.uid}/factor`;
     // Cannot reach the level. A client may accept the lower level reached for voluntary requests.
     const lower = policy.allow_lower_acr && !req.essential ? strongestHeld(levels, authCtx.methods, now, policy) : undefined;
     if (lower) return this.finish(ctx, details, authCtx, lower, { stepwise_lower: true });

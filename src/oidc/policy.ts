@@ -76,14 +76,18 @@ export function buildInteractionPolicy(deps: PolicyDeps) {
         }
         if (!sctx || sctx.accountId !== session.accountId) return Check.REQUEST_PROMPT;
         const now = Math.floor(deps.now() / 1000);
+        // max_age on our clock as well (the built-in check uses the wall clock): freshness and level are
+        // judged against the same time source.
+        const maxAge = Number(oidc.params?.max_age);
+        if (Number.isFinite(maxAge) && !login && (session.loginTs ?? 0) < now - maxAge) return Check.REQUEST_PROMPT;
         let acr = tokenAcr(levels, req, sctx.methods, now, clientPolicy);
         if (!acr && login?.stepwise_lower && clientPolicy.allow_lower_acr && !req.essential) {
           acr = strongestHeld(levels, sctx.methods, now, clientPolicy);
         }
         if (!acr) return Check.REQUEST_PROMPT;
         const rule = levels.find((l) => l.acr === acr)!;
-        const maxAge = Math.min(rule.maxAgeSeconds, clientPolicy.max_age_seconds ?? Number.POSITIVE_INFINITY);
-        const backing = countedMethods(sctx.methods, clientPolicy).filter((m) => m.at >= now - maxAge);
+        const ruleMaxAge = Math.min(rule.maxAgeSeconds, clientPolicy.max_age_seconds ?? Number.POSITIVE_INFINITY);
+        const backing = countedMethods(sctx.methods, clientPolicy).filter((m) => m.at >= now - ruleMaxAge);
         const amr = amrFor(backing);
         if (session.acr !== acr) session.acr = acr;
         if (!sameSet(session.amr, amr)) session.amr = amr;

@@ -91,6 +91,16 @@ export function createProvider(deps: ProviderDeps): Provider {
     issueRefreshToken: async (_ctx, client, code) =>
       client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
     rotateRefreshToken: true,
+    // RFC 9470 §6: access tokens (introspection, JWT) carry the authentication event they stem from.
+    // Refresh keeps the original values: a refreshed token never claims a newer or stronger authentication.
+    async extraTokenClaims(ctx, token) {
+      if (token.kind !== 'AccessToken') return undefined;
+      const source = (ctx.oidc.entities.AuthorizationCode ?? ctx.oidc.entities.RefreshToken) as
+        | { acr?: string; amr?: string[]; authTime?: number }
+        | undefined;
+      if (!source) return undefined;
+      return { acr: source.acr, amr: source.amr, auth_time: source.authTime };
+    },
     interactions: {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
       ...(deps.policy ? { policy: deps.policy } : {}),

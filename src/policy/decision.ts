@@ -53,7 +53,7 @@ export function requirement(levels: LevelRule[], policy: ClientPolicy, req: Requ
   const essential = Boolean(claim?.essential && claimValues.length > 0);
   const requestedNames = essential ? claimValues : [...(req.acrValues?.split(' ').filter(Boolean) ?? []), ...claimValues];
   const known = requestedNames.filter((n) => levelOf(levels, n) !== undefined);
-  const unmet = essential && known.length === 0;
+  let unmet = essential && known.length === 0;
   const requestedMin = known.length ? Math.min(...known.map((n) => levelOf(levels, n)!)) : 1;
   const level = Math.max(clientMin, requestedMin, req.riskLevel ?? 0, 1);
   const accepted = essential
@@ -61,6 +61,8 @@ export function requirement(levels: LevelRule[], policy: ClientPolicy, req: Requ
     : levels.filter((l) => l.level >= level).map((l) => l.acr);
   // Strongest first; for essential requests only the values the RP listed.
   accepted.sort((a, b) => levelOf(levels, b)! - levelOf(levels, a)!);
+  // Essential values all below the client minimum can never be issued.
+  if (essential && accepted.length === 0) unmet = true;
   return { level, accepted, essential, unmet };
 }
 

@@ -23,8 +23,9 @@ export const DEFAULT_LEVELS: LevelRule[] = [
 
 /** Number of independent factors the methods prove: distinct categories; a passkey with UV proves two. */
 export function factorStrength(methods: VerifiedMethod[]): number {
-  const primary = methods.filter((m) => m.kind !== 'backup_code');
-  // A backup code is a second factor only: it never counts when nothing else was verified.
+  // Only a password or a passkey can start a sign-in: TOTP and backup codes are second factors only and
+  // never count when nothing else was verified.
+  const primary = methods.filter((m) => m.kind === 'password' || m.kind === 'webauthn');
   if (primary.length === 0) return 0;
   const categories = new Set(methods.map((m) => m.category));
   const uvPasskey = methods.some((m) => m.kind === 'webauthn' && m.userVerified);

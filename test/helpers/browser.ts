@@ -66,7 +66,7 @@ export class FakeBrowser {
     let page = await this.request(url, init);
     for (let i = 0; i < 20 && page.status >= 300 && page.status < 400; i++) {
       const location = new URL(page.headers.get('location')!, page.url);
-      if (location.origin !== new URL(this.origin).origin || location.pathname.startsWith('/demo/callback') || location.pathname.startsWith('/cb')) {
+      if (location.origin !== new URL(this.origin).origin) {
         return { ...page, url: location.toString() };
       }
       page = await this.request(location.toString());
