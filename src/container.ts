@@ -21,7 +21,7 @@ import { Views } from './http/views.js';
 import { AuthContextStore } from './interactions/auth-context.js';
 import { SignInFlow } from './interactions/flow.js';
 import { PasswordFactor } from './factors/password.js';
-import { DEFAULT_LEVELS, type LevelRule } from './policy/levels.js';
+import type { LevelRule } from './policy/levels.js';
 import { FactorsRepo } from './store/repos/factors.js';
 import { buildRegistry } from './factors/registry.js';
 import { FactorService } from './factors/service.js';
@@ -78,7 +78,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     const audit = new AuditLog(db, now);
     const keys = new SigningKeys(db, box);
     const views = new Views(config.env !== 'development');
-    const levels = DEFAULT_LEVELS;
+    const levels = config.levels;
     const rules = defaultRules(config.login.maxFailures);
     const throttles = Object.fromEntries(
       await Promise.all(Object.entries(rules).map(async ([k, rule]) => [k, await createThrottle(rule, { db, redis, prefix: config.redisPrefix })])),

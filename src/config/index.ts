@@ -6,6 +6,13 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_LEVELS, type LevelRule } from '../policy/levels.js';
+import { loadLevelsFile } from './levels-file.js';
+
+/** Defaults, with loa1 lasting as long as the session itself. */
+function sessionBoundLevels(sessionTtl: number): LevelRule[] {
+  return DEFAULT_LEVELS.map((l) => (l.acr === 'loa1' ? { ...l, maxAgeSeconds: sessionTtl } : { ...l, maxAgeSeconds: Math.min(l.maxAgeSeconds, sessionTtl) }));
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -73,7 +80,8 @@ export interface Config {
   webauthn: { rpID: string; rpName: string; origin: string };
   sessionTtlSeconds: number;
   reauthWindowSeconds: number;
-  levelsFile: string | undefined;
+  /** Assurance level table (defaults from DESIGN.md unless STEPWISE_LEVELS_FILE is set). */
+  levels: LevelRule[];
   /** Every user must keep a second factor once enrolled (the last one cannot be removed). */
   requireMfa: boolean;
 }
@@ -175,7 +183,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     webauthn: { rpID: env.WEBAUTHN_RP_ID ?? issuerUrl.hostname, rpName: env.WEBAUTHN_RP_NAME, origin: issuerUrl.origin },
     sessionTtlSeconds: env.SESSION_TTL_SECONDS,
     reauthWindowSeconds: env.REAUTH_WINDOW_SECONDS,
-    levelsFile: env.STEPWISE_LEVELS_FILE,
+    levels: env.STEPWISE_LEVELS_FILE ? loadLevelsFile(env.STEPWISE_LEVELS_FILE) : sessionBoundLevels(env.SESSION_TTL_SECONDS),
     requireMfa: env.STEPWISE_REQUIRE_MFA,
   };
 }

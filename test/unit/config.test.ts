@@ -41,3 +41,27 @@ describe('loadConfig', () => {
     expect(prod.webauthn).toEqual({ rpID: 'id.example.com', rpName: 'Stepwise', origin: 'https://id.example.com' });
   });
 });
+
+describe('STEPWISE_LEVELS_FILE', () => {
+  it('loads a custom level table and rejects a bad one with a clear line', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const d = dir();
+    const good = join(d, 'levels.yaml');
+    writeFileSync(good, 'levels:\n  - { acr: basic, level: 1, max_age_seconds: 3600, min_factors: 1 }\n  - { acr: strong, level: 2, max_age_seconds: 600, min_factors: 2, phishing_resistant: true }\n');
+    const cfg = loadConfig({ DATABASE_URL: join(d, 'x.sqlite'), STEPWISE_LEVELS_FILE: good });
+    expect(cfg.levels.map((l) => l.acr)).toEqual(['basic', 'strong']);
+    expect(cfg.levels[1]).toMatchObject({ maxAgeSeconds: 600, minFactors: 2, phishingResistant: true });
+    const bad = join(d, 'bad.yaml');
+    writeFileSync(bad, 'levels:\n  - { acr: x, level: 1, max_age_seconds: 5, min_factors: 1 }\n');
+    expect(() => loadConfig({ DATABASE_URL: join(d, 'x.sqlite'), STEPWISE_LEVELS_FILE: bad })).toThrow(/^STEPWISE_LEVELS_FILE: .*levels\.0\.max_age_seconds/);
+  });
+
+  it('defaults follow DESIGN.md with loa1 bound to the session lifetime', () => {
+    const cfg = loadConfig({ DATABASE_URL: join(dir(), 'x.sqlite'), SESSION_TTL_SECONDS: '86400' });
+    expect(cfg.levels.map((l) => [l.acr, l.level, l.maxAgeSeconds])).toEqual([
+      ['loa1', 1, 86400],
+      ['loa2', 2, 12 * 3600],
+      ['phr', 3, 900],
+    ]);
+  });
+});
