@@ -24,7 +24,7 @@ const safeReturn = (v: unknown) => (typeof v === 'string' && /^\/account(\/[\w\-
 
 export function accountRoutes(c: Container, provider: Provider): Router {
   const router = new Router({ prefix: '/account' });
-  const isJson = (ctx: Context) => ctx.request.is('application/json') === 'application/json' || wantsJson(ctx);
+  const isJson = wantsJson;
 
   /** Level a fresh re-auth must reach: two factors once the account has any second factor. */
   async function requiredLevel(userId: string): Promise<number> {

@@ -21,7 +21,12 @@ export function toAppError(err: unknown): AppError {
 }
 
 export function wantsJson(ctx: Context): boolean {
-  return ctx.path.startsWith('/api/') || ctx.path.startsWith('/admin/api/') || ctx.accepts('html', 'json') === 'json';
+  return (
+    ctx.path.startsWith('/api/') ||
+    ctx.path.startsWith('/admin/api/') ||
+    ctx.request.is('application/json') === 'application/json' ||
+    ctx.accepts('html', 'json') === 'json'
+  );
 }
 
 export function errorHandler(views: Views, log: Logger) {

@@ -15,7 +15,7 @@ import { wantsJson } from '../http/error-handler.js';
 const LAST_FACTOR_COOKIE = 'stepwise_last_factor';
 const csrfOnly = z.object({ csrf: z.string().max(200) });
 
-const isJson = (ctx: Context) => ctx.request.is('application/json') === 'application/json' || wantsJson(ctx);
+const isJson = wantsJson;
 
 export function factorRoutes(deps: InteractionDeps): Router {
   const { provider, views, csrf, flow } = deps;
