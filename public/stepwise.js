@@ -78,6 +78,16 @@
     showError(errorEl, GENERIC);
   }
 
+  // Ends a ceremony: follows the server's redirect, or shows why it failed; resolves to "succeeded?".
+  function settle(data, errorEl, err) {
+    if (err) {
+      failure(err, errorEl);
+      return false;
+    }
+    finish(data, errorEl);
+    return Boolean(data && data.redirect);
+  }
+
   function failure(err, errorEl) {
     showError(errorEl, err && err.serverMessage ? err.serverMessage : browserErrorMessage(err));
   }
@@ -142,12 +152,9 @@
           return postJson(button.getAttribute('data-action'), { csrf: button.getAttribute('data-csrf'), response: response });
         })
         .then(function (data) {
-          finish(data, errorEl);
-          return Boolean(data && data.redirect);
-        })
-        .catch(function (err) {
-          failure(err, errorEl);
-          return false;
+          return settle(data, errorEl);
+        }, function (err) {
+          return settle(null, errorEl, err);
         });
     });
   }
@@ -179,12 +186,9 @@
           return postJson(button.getAttribute('data-action'), body);
         })
         .then(function (data) {
-          finish(data, errorEl);
-          return Boolean(data && data.redirect);
-        })
-        .catch(function (err) {
-          failure(err, errorEl);
-          return false;
+          return settle(data, errorEl);
+        }, function (err) {
+          return settle(null, errorEl, err);
         });
     });
   }
@@ -206,12 +210,9 @@
           return postJson(button.getAttribute('data-verify-url'), { csrf: csrf, response: response });
         })
         .then(function (data) {
-          finish(data, errorEl);
-          return Boolean(data && data.redirect);
-        })
-        .catch(function (err) {
-          failure(err, errorEl);
-          return false;
+          return settle(data, errorEl);
+        }, function (err) {
+          return settle(null, errorEl, err);
         });
     });
   }

@@ -31,6 +31,19 @@ function digest(prev: string, e: Omit<AuditEvent, 'hash'>): string {
   return createHash('sha256').update(prev).update(body).digest('hex');
 }
 
+function toEvent(r: Record<string, unknown>): Omit<AuditEvent, 'hash'> {
+  return {
+    id: r.id as string,
+    at: Number(r.at),
+    type: r.type as string,
+    outcome: r.outcome as AuditEvent['outcome'],
+    userId: r.user_id as string | null,
+    clientId: r.client_id as string | null,
+    ip: r.ip as string | null,
+    details: JSON.parse(r.details as string) as Record<string, unknown>,
+  };
+}
+
 export class AuditLog {
   constructor(
     private readonly db: Db,
@@ -72,17 +85,7 @@ export class AuditLog {
     if (filter.userId) q = q.where({ user_id: filter.userId });
     if (filter.type) q = q.where({ type: filter.type });
     const rows = await q;
-    return rows.map((r) => ({
-      id: r.id,
-      at: Number(r.at),
-      type: r.type,
-      outcome: r.outcome,
-      userId: r.user_id,
-      clientId: r.client_id,
-      ip: r.ip,
-      details: JSON.parse(r.details),
-      hash: r.hash,
-    }));
+    return rows.map((r) => ({ ...toEvent(r), hash: r.hash as string }));
   }
 
   /** Recomputes the chain; returns the id of the first event that does not match, or null when intact. */
@@ -90,16 +93,7 @@ export class AuditLog {
     const rows = await this.db('audit_events').orderBy('seq', 'asc');
     let prev = GENESIS;
     for (const r of rows) {
-      const e = {
-        id: r.id,
-        at: Number(r.at),
-        type: r.type,
-        outcome: r.outcome,
-        userId: r.user_id,
-        clientId: r.client_id,
-        ip: r.ip,
-        details: JSON.parse(r.details),
-      };
+      const e = toEvent(r);
       if (r.prev_hash !== prev || r.hash !== digest(prev, e)) return r.id as string;
       prev = r.hash;
     }
