@@ -36,7 +36,7 @@ export function accountRoutes(c: Container, provider: Provider): Router {
     const state = randomToken(16);
     const verifier = randomToken(32);
     ctx.cookies.set(STATE_COOKIE, JSON.stringify({ state, returnTo: opts.returnTo }), {
-      signed: true, httpOnly: true, sameSite: 'lax', maxAge: 10 * 60 * 1000, path: '/account', overwrite: true,
+      signed: true, httpOnly: true, secure: ctx.secure, sameSite: 'lax', maxAge: 10 * 60 * 1000, path: '/account', overwrite: true,
     });
     const acr = c.levels.find((l) => l.level >= opts.level)?.acr ?? 'loa1';
     const params = new URLSearchParams({

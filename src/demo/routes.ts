@@ -37,7 +37,7 @@ export function demoRoutes(c: Container): Router {
     const raw = id ? await c.kv.get(`demo:${id}`) : null;
     if (!id || !raw) {
       id = randomToken(16);
-      ctx.cookies.set(COOKIE, id, { signed: true, httpOnly: true, sameSite: 'lax', path: '/demo', overwrite: true });
+      ctx.cookies.set(COOKIE, id, { signed: true, httpOnly: true, secure: ctx.secure, sameSite: 'lax', path: '/demo', overwrite: true });
     }
     return { id, state: raw ? (JSON.parse(raw) as DemoState) : {} };
   }

@@ -78,7 +78,7 @@ export function factorRoutes(deps: InteractionDeps): Router {
     csrf.assert(details.uid, body.csrf);
     try {
       const next = await flow.secondFactor(ctx, details, kind, body);
-      ctx.cookies.set(LAST_FACTOR_COOKIE, kind, { httpOnly: true, sameSite: 'lax', maxAge: 180 * 24 * 3600 * 1000, overwrite: true });
+      ctx.cookies.set(LAST_FACTOR_COOKIE, kind, { httpOnly: true, secure: ctx.secure, sameSite: 'lax', maxAge: 180 * 24 * 3600 * 1000, overwrite: true });
       if (isJson(ctx)) ctx.body = { redirect: next };
       else ctx.redirect(next);
     } catch (err) {
