@@ -319,3 +319,21 @@ describe.each(storeMatrix)('TotpFactor on $name', (kind) => {
     expect(await factors.listByUser(user.id)).toHaveLength(0);
   });
 });
+
+describe.each(storeMatrix)('TOTP enrollment races on $name', (kind) => {
+  it('two concurrent starts create exactly one pending factor', async () => {
+    const t = await testDb(kind);
+    try {
+      const factors = new FactorsRepo(t.db);
+      const totp = new TotpFactor({ factors, box: t.box, issuer: 'Stepwise' });
+      const u = await t.user();
+      const ctx = { userId: u.id, userEmail: u.email, userName: null, scope: 's', now: Date.now() };
+      const results = await Promise.allSettled(Array.from({ length: 5 }, () => totp.startEnrollment(ctx, {})));
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      for (const r of results.filter((x) => x.status === 'rejected')) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'factor_pending' });
+      expect(await factors.listByUser(u.id, { kind: 'totp', status: 'pending' })).toHaveLength(1);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});

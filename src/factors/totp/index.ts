@@ -83,14 +83,20 @@ export class TotpFactor implements Factor {
 
     const factorId = newId();
     const secret = newTotpSecret();
-    await this.factors.insert({
-      id: factorId,
-      userId: ctx.userId,
-      kind: 'totp',
-      name: name || TOTP_DEFAULT_NAME,
-      status: 'pending',
-      secretEnc: this.box.encrypt(secret, totpSecretContext(factorId)),
-    });
+    try {
+      await this.factors.insert({
+        id: factorId,
+        userId: ctx.userId,
+        kind: 'totp',
+        name: name || TOTP_DEFAULT_NAME,
+        status: 'pending',
+        secretEnc: this.box.encrypt(secret, totpSecretContext(factorId)),
+      });
+    } catch (err) {
+      // A concurrent start won the one-pending-per-kind index.
+      if (err instanceof AppError && err.code === 'conflict') throw new AppError('factor_pending');
+      throw err;
+    }
     const otpauthUri = totpUri({ issuer: this.issuer, account: ctx.userEmail, secret });
     const qrDataUrl = await QRCode.toDataURL(otpauthUri, { errorCorrectionLevel: 'M', margin: 1, width: 240 });
     return { factorId, secret, otpauthUri, qrDataUrl };
