@@ -14,6 +14,7 @@ import { factorRoutes } from './interactions/factor-routes.js';
 import { accountRoutes } from './account/routes.js';
 import { demoRoutes } from './demo/routes.js';
 import { AppError } from './errors/index.js';
+import { endSessionsOfDisabledAccounts } from './oidc/dead-sessions.js';
 
 const OUR_FORMS = /^\/(interaction|account|demo)(\/|$)/;
 
@@ -34,6 +35,7 @@ export function createApp(c: Container): Provider {
       throw new AppError('store_unavailable');
     }
   });
+  app.use(endSessionsOfDisabledAccounts(app, c.users));
   // Parse bodies for our own form routes only; oidc-provider parses its endpoints itself.
   app.use(async (ctx: Context, next: Next) => (OUR_FORMS.test(ctx.path) ? parseBody(ctx, next) : next()));
   const interactionDeps = { provider: app, views: c.views, csrf: c.csrf, flow: c.flow };
