@@ -81,6 +81,26 @@ describe.each(storeMatrix)('TOTP and backup codes on $name', (kind) => {
     expect(wrong.status).toBe(400);
   });
 
+  it('throttles wrong TOTP codes per account (429 after LOGIN_MAX_FAILURES), and the right code does not bypass it', async () => {
+    const { email } = await makeUser(srv);
+    const { secret } = await enrollTotp(email);
+    nextStep();
+    const browser = new FakeBrowser(srv.url);
+    let page = await submitPassword(browser, await browser.follow((await authRequest(rp)).url), email);
+    const action = page.body.match(/action="(\/interaction\/[^"]+\/factor\/totp)"/)![1]!;
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) {
+      page = await browser.follow(action, { form: { code: String(100000 + i), csrf: hiddenField(page.body, 'csrf') } });
+      statuses.push(page.status);
+    }
+    expect(statuses.slice(0, 10).every((s) => s === 401)).toBe(true);
+    expect(statuses[10]).toBe(429);
+    const right = await browser.follow(action, { form: { code: totpCode(secret, now()), csrf: hiddenField(page.body, 'csrf') } });
+    expect(right.status).toBe(429);
+    const failures = await srv.container.audit.list({ type: 'factor.verify.totp', limit: 50 });
+    expect(failures.filter((e) => e.outcome === 'failure').length).toBeGreaterThanOrEqual(10);
+  });
+
   it('a stolen password alone cannot reach the account pages of an MFA account', async () => {
     const { email } = await makeUser(srv);
     await enrollTotp(email);

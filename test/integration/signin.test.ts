@@ -106,6 +106,27 @@ describe.each(storeMatrix)('password sign-in on $name', (kind) => {
     expect(new URL(denied.url).searchParams.get('error')).toBe('access_denied');
   });
 
+  it('rejects authorization code reuse, redirect_uri variants, implicit flow, and ID tokens as bearer tokens', async () => {
+    const browser = new FakeBrowser(srv.url);
+    const req = await authRequest(rp);
+    const cb = await submitPassword(browser, await browser.follow(req.url), email);
+    const tokens = await exchange(rp, req, cb.url);
+    // Same code again → invalid_grant (RFC 6749 §4.1.2).
+    await expect(exchange(rp, req, cb.url)).rejects.toMatchObject({ error: 'invalid_grant' });
+    // The ID token is not an access token.
+    const userinfo = await fetch(`${srv.url}/me`, { headers: { authorization: `Bearer ${tokens.id_token}` } });
+    expect(userinfo.status).toBe(401);
+    for (const redirect of ['http://rp.test/cb/', 'http://RP.test/cb', 'http://rp.test/cb?x=1', 'https://rp.test/cb', 'http://rp.test:8080/cb']) {
+      const url = oidc.buildAuthorizationUrl(rp.config, { redirect_uri: redirect, scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' });
+      const page = await new FakeBrowser(srv.url).follow(url.toString());
+      expect(page.status, redirect).toBe(400); // an error page, never a redirect to the unregistered URI
+      expect(page.url.startsWith(srv.url)).toBe(true);
+    }
+    const implicit = oidc.buildAuthorizationUrl(rp.config, { redirect_uri: rp.redirectUri, scope: 'openid', response_type: 'id_token token', nonce: 'n' });
+    const denied = await new FakeBrowser(srv.url).follow(implicit.toString());
+    expect(new URL(denied.url).searchParams.get('error') ?? new URL(denied.url.replace('#', '?')).searchParams.get('error')).toBe('unsupported_response_type');
+  });
+
   it('requires PKCE', async () => {
     const url = oidc.buildAuthorizationUrl(rp.config, { redirect_uri: rp.redirectUri, scope: 'openid', nonce: 'n' });
     const page = await new FakeBrowser(srv.url).follow(url.toString());
