@@ -100,6 +100,7 @@ export function demoRoutes(c: Container): Router {
       title: 'Demo application',
       claims: state.claims ?? null,
       result: state.lastResult ?? null,
+      unmet: state.lastResult?.includes('unmet_authentication_requirements') ?? false,
       csrf: c.box.mac(id, 'demo-csrf'),
       requirement: SENSITIVE_REQUIREMENT,
     });
@@ -130,7 +131,10 @@ export function demoRoutes(c: Container): Router {
     // The ID token came straight from the token endpoint over the back channel (OIDC Core §3.1.3.7).
     const claims = decodeJwt(tokens.id_token);
     if (claims.nonce !== pending.nonce || claims.iss !== issuer) throw new AppError('invalid_request', 'ID token mismatch.');
-    const next: DemoState = { accessToken: tokens.access_token, claims, lastResult: state.lastResult };
+    // Profile claims (email) come from userinfo; the ID token carries the authentication claims.
+    const userinfo = await fetch(`${issuer}/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    const profile = userinfo.ok ? ((await userinfo.json()) as Record<string, unknown>) : {};
+    const next: DemoState = { accessToken: tokens.access_token, claims: { ...profile, ...claims }, lastResult: state.lastResult };
     await save(id, next);
     if (pending.then === 'sensitive') return sensitiveAction(ctx, id, next);
     ctx.redirect('/demo');

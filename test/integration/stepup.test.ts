@@ -294,6 +294,7 @@ describe.each(storeMatrix)('step-up on $name', (kind) => {
     });
     const home = await answer(browser, afterPwd, demoUser);
     expect(home.body).toContain('data-testid="demo-acr">loa2<');
+    expect(home.body).toContain(`data-testid="demo-email">${DEMO.email}<`);
 
     // Let the authentication age past the API's 5-minute max_age: the API now answers with the RFC 9470 challenge.
     advance(6 * 60);
