@@ -27,6 +27,8 @@ export async function createDemoData(c: Container): Promise<string> {
     postLogoutRedirectUris: [`${c.config.issuer}/demo`],
     firstParty: true,
   });
+  // A password-only demo user asked to step up can set up a factor right there and continue.
+  await c.clients.updateMetadata(DEMO.clientId, { stepwise_policy: { enroll_on_unmet: true } });
   return [
     'Seeded the embedded demo:',
     `  user:          ${DEMO.email} / ${DEMO.password}`,

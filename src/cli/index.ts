@@ -16,7 +16,7 @@ const USAGE = `usage:
   stepwise clients create --redirect-uri URI [--redirect-uri URI...] [--post-logout-redirect-uri URI...]
                           [--public] [--first-party] [--name N]
   stepwise clients policy CLIENT_ID [--min-acr ACR] [--allow-factors totp,webauthn,backup_code] [--max-age-seconds N]
-                          [--acr-level NAME=LEVEL...] [--allow-lower-acr|--no-allow-lower-acr]
+                          [--acr-level NAME=LEVEL...] [--allow-lower-acr|--no-allow-lower-acr] [--enroll-on-unmet]
                           [--remembered-devices|--no-remembered-devices] [--clear]
   stepwise keys rotate
   stepwise audit verify`;

@@ -16,6 +16,8 @@ export async function runClientPolicyCommand(c: Container, args: string[]): Prom
       'acr-level': { type: 'string', multiple: true },
       'allow-lower-acr': { type: 'boolean' },
       'no-allow-lower-acr': { type: 'boolean' },
+      'enroll-on-unmet': { type: 'boolean' },
+      'no-enroll-on-unmet': { type: 'boolean' },
       'remembered-devices': { type: 'boolean' },
       'no-remembered-devices': { type: 'boolean' },
       clear: { type: 'boolean' },
@@ -41,6 +43,8 @@ export async function runClientPolicyCommand(c: Container, args: string[]): Prom
   }
   if (values['allow-lower-acr']) next.allow_lower_acr = true;
   if (values['no-allow-lower-acr']) next.allow_lower_acr = false;
+  if (values['enroll-on-unmet']) next.enroll_on_unmet = true;
+  if (values['no-enroll-on-unmet']) next.enroll_on_unmet = false;
   if (values['remembered-devices']) next.remembered_devices = true;
   if (values['no-remembered-devices']) next.remembered_devices = false;
   const parsed = clientPolicySchema.safeParse(next);

@@ -89,6 +89,75 @@ export function factorRoutes(deps: InteractionDeps): Router {
     }
   });
 
+  // Enroll-then-continue (client policy enroll_on_unmet): a password-only user adds a factor mid-sign-in.
+  async function enrollable(ctx: Context, details: InteractionDetails, kind?: string) {
+    const { ctx: fctx, authCtx } = await flow.factorContext(details);
+    const kinds = await flow.enrollableFactors(details, authCtx);
+    if (kind !== undefined && !(kinds as string[]).includes(kind)) {
+      throw new AppError('not_found', 'That sign-in method cannot be set up here; use your account page.');
+    }
+    return { fctx, kinds, meta: { ip: ctx.ip, clientId: String(details.params.client_id) } };
+  }
+
+  router.get('/enroll', async (ctx) => {
+    const details = await loadInteraction(provider, ctx);
+    const { kinds } = await enrollable(ctx, details);
+    ctx.type = 'html';
+    ctx.body = await views.render('enroll-chooser', {
+      title: 'Add a second factor to continue',
+      client: await flow.clientView(details),
+      csrf: csrf.token(details.uid),
+      choices: kinds.map((k) => ({ kind: k, label: factorOf(flow.registry, k).info.label, action: `/interaction/${details.uid}/enroll/${k}/start` })),
+    });
+  });
+
+  router.post('/enroll/:kind/start', async (ctx) => {
+    const details = await loadInteraction(provider, ctx);
+    const body = (ctx.request.body ?? {}) as Record<string, unknown>;
+    csrf.assert(details.uid, body.csrf);
+    const { fctx, meta } = await enrollable(ctx, details, ctx.params.kind);
+    const kind = factorOf(flow.registry, ctx.params.kind!).info.kind;
+    const model = await flow.factorService.startEnrollment(kind, fctx, body, meta);
+    ctx.type = 'html';
+    ctx.body = await views.render(`factors/${kind}-enroll`, {
+      title: `Add ${factorOf(flow.registry, kind).info.label.toLowerCase()}`,
+      ...model,
+      action: `/interaction/${details.uid}/enroll/${kind}/finish`,
+      csrf: csrf.token(details.uid),
+      error: null,
+      alternatives: [],
+    });
+  });
+
+  router.post('/enroll/:kind/finish', async (ctx) => {
+    const details = await loadInteraction(provider, ctx);
+    const body = (ctx.request.body ?? {}) as Record<string, unknown>;
+    csrf.assert(details.uid, body.csrf);
+    const { fctx, meta } = await enrollable(ctx, details, ctx.params.kind);
+    const kind = factorOf(flow.registry, ctx.params.kind!).info.kind;
+    try {
+      await flow.factorService.finishEnrollment(kind, fctx, body, meta);
+    } catch (err) {
+      if (kind === 'totp' && !isJson(ctx) && err instanceof AppError && (err.code === 'invalid_code' || err.code === 'invalid_form')) {
+        ctx.status = err.status;
+        ctx.type = 'html';
+        ctx.body = await views.render('account/totp-retry', {
+          title: 'Add authenticator app',
+          action: `/interaction/${details.uid}/enroll/totp/finish`,
+          csrf: csrf.token(details.uid),
+          factorId: typeof body.factorId === 'string' ? body.factorId : '',
+          error: { message: err.publicMessage, field: 'code' },
+        });
+        return;
+      }
+      throw err;
+    }
+    // Now sign in with the new factor like any other (for TOTP: the next code).
+    const next = `/interaction/${details.uid}/factor/${kind}`;
+    if (isJson(ctx)) ctx.body = { redirect: next };
+    else ctx.redirect(next);
+  });
+
   router.post('/webauthn/passwordless/options', async (ctx) => {
     const details = await loadInteraction(provider, ctx);
     csrf.assert(details.uid, parseBody(csrfOnly.passthrough(), ctx.request.body).csrf);

@@ -50,6 +50,10 @@ export class SignInFlow {
     return this.deps.factorService.registry;
   }
 
+  get factorService() {
+    return this.deps.factorService;
+  }
+
   private nowSeconds() {
     return Math.floor(this.deps.now() / 1000);
   }
@@ -237,7 +241,25 @@ export class SignInFlow {
     // Cannot reach the level. A client may accept the lower level reached for voluntary requests.
     const lower = policy.allow_lower_acr && !req.essential ? strongestHeld(levels, authCtx.methods, now, policy) : undefined;
     if (lower) return this.finish(ctx, details, authCtx, lower, { stepwise_lower: true });
+    if ((await this.enrollableFactors(details, authCtx)).length > 0) return `/interaction/${details.uid}/enroll`;
     return this.unmet(ctx, details, authCtx);
+  }
+
+  /**
+   * Factors a user may enroll inside this sign-in so it can continue (client policy `enroll_on_unmet`).
+   * Only for accounts without any second factor, right after their password: binding a first second factor
+   * needs only the password (NIST 800-63B-4 §4.1.2.1). Accounts that already have MFA use /account.
+   */
+  async enrollableFactors(details: InteractionDetails, authCtx: AuthContext): Promise<SecondFactorKind[]> {
+    const { req, policy, levels, now } = await this.target(details, authCtx);
+    if (!policy.enroll_on_unmet || req.unmet) return [];
+    const { factors } = await this.deps.factorService.enrolled(authCtx.accountId);
+    if (factors.length > 0) return [];
+    if (!authCtx.methods.some((m) => m.kind === 'password' && m.at >= now - 600)) return [];
+    const rule = levels.filter((l) => l.level >= req.level).sort((a, b) => a.level - b.level)[0];
+    if (!rule) return [];
+    const candidates = (['webauthn', 'totp'] as const).map((k) => ({ kind: k, category: this.registry[k].info.category, phishingResistant: this.registry[k].info.phishingResistant }));
+    return usefulFactors(rule, authCtx.methods, candidates, now, policy).map((c) => c.kind as SecondFactorKind);
   }
 
   /** The user cannot reach the required level with what they have enrolled (OpenID Connect Unmet Authentication Requirements 1.0). */

@@ -16,6 +16,11 @@ export const clientPolicySchema = z
     acr_levels: z.record(z.string().min(1).max(100), z.number().int().min(1).max(10)).optional(),
     /** Let a voluntary request the user cannot meet get the lower acr reached, instead of an error. */
     allow_lower_acr: z.boolean().optional(),
+    /**
+     * When a password-only user cannot reach the level, offer to enroll a factor inside the sign-in and then
+     * continue, instead of answering unmet_authentication_requirements.
+     */
+    enroll_on_unmet: z.boolean().optional(),
     /** Whether remembered devices may skip risk-driven prompts (never a level requirement). */
     remembered_devices: z.boolean().optional(),
   })

@@ -201,6 +201,40 @@ describe.each(storeMatrix)('step-up on $name', (kind) => {
     expect(strict.callback.searchParams.get('error')).toBe('unmet_authentication_requirements');
   });
 
+  it('lets a password-only user enroll a factor mid-sign-in and continue when the client allows it', async () => {
+    const enrolling = await makeRp(srv);
+    await srv.container.clients.updateMetadata(enrolling.clientId, { stepwise_policy: { min_acr: 'loa2', enroll_on_unmet: true } });
+    const u = await user();
+    const browser = new FakeBrowser(srv.url);
+    const req = await authRequest(enrolling);
+    const login = await browser.follow(req.url);
+    const chooser = await browser.follow(login.body.match(/action="(\/interaction\/[^"]+\/login)"/)![1]!, {
+      form: { email: u.email, password: PASSWORD, csrf: hiddenField(login.body, 'csrf') },
+    });
+    expect(chooser.url).toMatch(/\/enroll$/);
+    expect(chooser.body).toContain('data-testid="enroll-totp"');
+    expect(chooser.body).toContain('data-testid="enroll-webauthn"');
+    const start = chooser.body.match(/action="(\/interaction\/[^"]+\/enroll\/totp\/start)"/)![1]!;
+    const enroll = await browser.follow(start, { form: { csrf: hiddenField(chooser.body, 'csrf') } });
+    u.totpSecret = enroll.body.match(/data-testid="totp-secret">([A-Z2-7]+)</)![1]!;
+    const finish = enroll.body.match(/action="(\/interaction\/[^"]+\/enroll\/totp\/finish)"/)![1]!;
+    const challenge = await browser.follow(finish, {
+      form: { csrf: hiddenField(enroll.body, 'csrf'), factorId: hiddenField(enroll.body, 'factorId'), code: totpCode(u.totpSecret, now()) },
+    });
+    expect(challenge.url).toMatch(/\/factor\/totp$/);
+    const done = await answer(browser, challenge, u);
+    const tokens = await exchange(enrolling, req, done.url);
+    expect(tokens.claims()).toMatchObject({ acr: 'loa2' });
+    // Without the policy the same situation is unmet, and an account with MFA never enrolls mid-sign-in.
+    const plain = await makeRp(srv);
+    await srv.container.clients.updateMetadata(plain.clientId, { stepwise_policy: { min_acr: 'loa2' } });
+    const denied = await authorize(new FakeBrowser(srv.url), await user(), {}, plain);
+    expect(denied.callback.searchParams.get('error')).toBe('unmet_authentication_requirements');
+    const mfaUser = await user({ totp: true });
+    const phr = await authorize(new FakeBrowser(srv.url), mfaUser, { acr_values: 'phr' }, enrolling);
+    expect(phr.callback.searchParams.get('error')).toBe('unmet_authentication_requirements');
+  });
+
   it('enforces the client minimum even when the RP asks for less (Keycloak #16884)', async () => {
     const strict = await makeRp(srv);
     await srv.container.clients.updateMetadata(strict.clientId, { stepwise_policy: { min_acr: 'phr' } });
