@@ -83,20 +83,11 @@ const verifySchema = z.object({
 
 export class BackupCodesFactor implements Factor {
   readonly info = backupCodesInfo;
-  private readonly factors: FactorsRepo;
-  private readonly codes: BackupCodesRepo;
-  private readonly box: SecretBox;
-  private readonly hasher: PasswordHasher;
 
-  constructor(deps: BackupCodesFactorDeps) {
-    this.factors = deps.factors;
-    this.codes = deps.codes;
-    this.box = deps.box;
-    this.hasher = deps.hasher;
-  }
+  constructor(private readonly deps: BackupCodesFactorDeps) {}
 
   lookupOf(normalised: string): string {
-    return this.box.mac(normalised, LOOKUP_PURPOSE);
+    return this.deps.box.mac(normalised, LOOKUP_PURPOSE);
   }
 
   async startChallenge(_ctx: FactorContext): Promise<ViewModel> {
@@ -110,15 +101,15 @@ export class BackupCodesFactor implements Factor {
   async startEnrollment(ctx: FactorContext, _input: FactorInput): Promise<ViewModel> {
     const batchId = newId();
     const plain = Array.from({ length: BACKUP_CODE_COUNT }, () => generateBackupCode());
-    const rows = await Promise.all(plain.map(async (code) => ({ lookup: this.lookupOf(code), codeHash: await this.hasher.hash(code) })));
+    const rows = await Promise.all(plain.map(async (code) => ({ lookup: this.lookupOf(code), codeHash: await this.deps.hasher.hash(code) })));
 
     const existing = await this.factorOf(ctx.userId);
     if (existing) {
-      await this.factors.updateMeta(existing.id, { ...existing.meta, batchId });
+      await this.deps.factors.updateMeta(existing.id, { ...existing.meta, batchId });
     } else {
-      await this.factors.insert({ userId: ctx.userId, kind: 'backup_code', name: backupCodesInfo.label, status: 'active', meta: { batchId } });
+      await this.deps.factors.insert({ userId: ctx.userId, kind: 'backup_code', name: backupCodesInfo.label, status: 'active', meta: { batchId } });
     }
-    await this.codes.replaceSet(ctx.userId, batchId, rows, ctx.now);
+    await this.deps.codes.replaceSet(ctx.userId, batchId, rows, ctx.now);
     return { codes: plain.map(formatBackupCode), remaining: BACKUP_CODE_COUNT };
   }
 
@@ -132,15 +123,15 @@ export class BackupCodesFactor implements Factor {
     const code = parsed.data.code;
 
     const factor = await this.factorOf(ctx.userId);
-    const row = factor ? await this.codes.findByLookup(ctx.userId, this.lookupOf(code)) : undefined;
+    const row = factor ? await this.deps.codes.findByLookup(ctx.userId, this.lookupOf(code)) : undefined;
     if (!factor || !row) {
       // Same work as a real check, so the response time does not reveal whether the lookup matched.
-      await this.hasher.verifyDummy(code);
+      await this.deps.hasher.verifyDummy(code);
       throw new AppError('invalid_code', undefined, 'code');
     }
-    if (!(await this.hasher.verify(row.codeHash, code))) throw new AppError('invalid_code', undefined, 'code');
-    if (row.usedAt !== null || !(await this.codes.markUsed(row.id, ctx.now))) throw new AppError('code_reused', undefined, 'code');
-    await this.factors.touch(factor.id);
+    if (!(await this.deps.hasher.verify(row.codeHash, code))) throw new AppError('invalid_code', undefined, 'code');
+    if (row.usedAt !== null || !(await this.deps.codes.markUsed(row.id, ctx.now))) throw new AppError('code_reused', undefined, 'code');
+    await this.deps.factors.touch(factor.id);
     return {
       kind: 'backup_code',
       factorId: factor.id,
@@ -154,11 +145,11 @@ export class BackupCodesFactor implements Factor {
 
   /** Unused codes left (0 when the user has no backup-code factor). */
   async remaining(userId: string): Promise<number> {
-    return (await this.factorOf(userId)) ? this.codes.countUnused(userId) : 0;
+    return (await this.factorOf(userId)) ? this.deps.codes.countUnused(userId) : 0;
   }
 
   private async factorOf(userId: string): Promise<FactorRecord | undefined> {
-    const rows = await this.factors.listByUser(userId, { kind: 'backup_code' });
+    const rows = await this.deps.factors.listByUser(userId, { kind: 'backup_code' });
     return rows.find((r) => r.status === 'active') ?? rows[0];
   }
 }

@@ -61,15 +61,8 @@ function parse<S extends z.ZodType>(schema: S, input: FactorInput, field: string
 
 export class TotpFactor implements Factor {
   readonly info = totpInfo;
-  private readonly factors: FactorsRepo;
-  private readonly box: SecretBox;
-  private readonly issuer: string;
 
-  constructor(deps: TotpFactorDeps) {
-    this.factors = deps.factors;
-    this.box = deps.box;
-    this.issuer = deps.issuer;
-  }
+  constructor(private readonly deps: TotpFactorDeps) {}
 
   async startChallenge(_ctx: FactorContext): Promise<ViewModel> {
     return {};
@@ -78,26 +71,26 @@ export class TotpFactor implements Factor {
   /** Creates a pending factor and returns `{ factorId, secret, otpauthUri, qrDataUrl }` (the only time the secret is served). */
   async startEnrollment(ctx: FactorContext, input: FactorInput): Promise<ViewModel> {
     const { name } = parse(enrollStartSchema, input, 'name');
-    const pending = await this.factors.listByUser(ctx.userId, { kind: 'totp', status: 'pending' });
+    const pending = await this.deps.factors.listByUser(ctx.userId, { kind: 'totp', status: 'pending' });
     if (pending.length > 0) throw new AppError('factor_pending');
 
     const factorId = newId();
     const secret = newTotpSecret();
     try {
-      await this.factors.insert({
+      await this.deps.factors.insert({
         id: factorId,
         userId: ctx.userId,
         kind: 'totp',
         name: name || TOTP_DEFAULT_NAME,
         status: 'pending',
-        secretEnc: this.box.encrypt(secret, totpSecretContext(factorId)),
+        secretEnc: this.deps.box.encrypt(secret, totpSecretContext(factorId)),
       });
     } catch (err) {
       // A concurrent start won the one-pending-per-kind index.
       if (err instanceof AppError && err.code === 'conflict') throw new AppError('factor_pending');
       throw err;
     }
-    const otpauthUri = totpUri({ issuer: this.issuer, account: ctx.userEmail, secret });
+    const otpauthUri = totpUri({ issuer: this.deps.issuer, account: ctx.userEmail, secret });
     const qrDataUrl = await QRCode.toDataURL(otpauthUri, { errorCorrectionLevel: 'M', margin: 1, width: 240 });
     return { factorId, secret, otpauthUri, qrDataUrl };
   }
@@ -105,27 +98,27 @@ export class TotpFactor implements Factor {
   /** Confirms the pending factor with a first code; that code's step is recorded so it cannot be replayed at sign-in. */
   async finishEnrollment(ctx: FactorContext, input: FactorInput): Promise<{ factorId: string; view: ViewModel }> {
     const { factorId, code } = parse(enrollFinishSchema, input, 'code');
-    const factor = await this.factors.findById(factorId);
+    const factor = await this.deps.factors.findById(factorId);
     if (!factor || factor.userId !== ctx.userId || factor.kind !== 'totp' || factor.status !== 'pending' || !factor.secretEnc) {
       throw new AppError('not_found');
     }
     const result = checkTotp({ secret: this.secretOf(factor), code, now: ctx.now, lastUsedStep: null });
     if (!result.ok) throw new AppError('invalid_code', undefined, 'code');
     // False when it was confirmed by a concurrent request or removed meanwhile.
-    if (!(await this.factors.activate(factor.id, { lastUsedStep: result.step }))) throw new AppError('not_found');
+    if (!(await this.deps.factors.activate(factor.id, { lastUsedStep: result.step }))) throw new AppError('not_found');
     return { factorId: factor.id, view: {} };
   }
 
   async verify(ctx: FactorContext, input: FactorInput): Promise<VerifiedMethod> {
     const { code } = parse(verifySchema, input, 'code');
-    const active = await this.factors.listByUser(ctx.userId, { kind: 'totp', status: 'active' });
+    const active = await this.deps.factors.listByUser(ctx.userId, { kind: 'totp', status: 'active' });
     let reused = false;
     for (const factor of active) {
       if (!factor.secretEnc) continue;
       const result = checkTotp({ secret: this.secretOf(factor), code, now: ctx.now, lastUsedStep: factor.lastUsedStep });
       if (result.ok) {
         // Atomic compare-and-set on last_used_step: exactly one of several concurrent uses of a code wins.
-        if (!(await this.factors.advanceTotpStep(factor.id, result.step))) throw new AppError('code_reused', undefined, 'code');
+        if (!(await this.deps.factors.advanceTotpStep(factor.id, result.step))) throw new AppError('code_reused', undefined, 'code');
         return {
           kind: 'totp',
           factorId: factor.id,
@@ -142,6 +135,6 @@ export class TotpFactor implements Factor {
   }
 
   private secretOf(factor: FactorRecord): string {
-    return this.box.decryptString(factor.secretEnc!, totpSecretContext(factor.id));
+    return this.deps.box.decryptString(factor.secretEnc!, totpSecretContext(factor.id));
   }
 }
