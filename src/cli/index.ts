@@ -3,7 +3,7 @@
  * Honours the same environment configuration as the server.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config/index.js';
+import { ConfigError, loadConfig as loadEnvConfig } from '../config/index.js';
 import { buildContainer, type Container } from '../container.js';
 import { createClient, createUser } from '../admin/service.js';
 import { AppError } from '../errors/index.js';
@@ -23,28 +23,39 @@ const USAGE = `usage:
 
 export class UsageError extends Error {}
 
-async function readStdin(): Promise<string> {
-  if (process.stdin.isTTY) throw new UsageError('pipe the password on stdin, e.g. `printf %s "$PASSWORD" | stepwise users create --email E`');
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+export { USAGE };
+
+/** Where the CLI reads and writes: the process by default, buffers in tests. */
+export interface CliIo {
+  env: NodeJS.ProcessEnv;
+  readStdin(): Promise<string>;
+  write(text: string): void;
 }
 
-function out(value: unknown) {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-}
+export const processIo: CliIo = {
+  env: process.env,
+  async readStdin() {
+    if (process.stdin.isTTY) throw new UsageError('pipe the password on stdin, e.g. `printf %s "$PASSWORD" | stepwise users create --email E`');
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  },
+  write: (text) => void process.stdout.write(text),
+};
 
-async function withContainer<T>(fn: (c: Container) => Promise<T>, opts: { migrate?: boolean } = {}): Promise<T> {
-  const config = loadConfig();
-  const c = await buildContainer({ ...config, logLevel: 'silent' }, { migrate: opts.migrate ?? true });
-  try {
-    return await fn(c);
-  } finally {
-    await c.close();
-  }
-}
-
-export async function run(argv: string[]): Promise<void> {
+export async function run(argv: string[], io: CliIo = processIo): Promise<void> {
+  const out = (value: unknown) => io.write(`${JSON.stringify(value, null, 2)}\n`);
+  const loadConfig = () => loadEnvConfig(io.env);
+  const readStdin = () => io.readStdin();
+  const withContainer = async <T>(fn: (c: Container) => Promise<T>, opts: { migrate?: boolean } = {}): Promise<T> => {
+    const config = loadConfig();
+    const c = await buildContainer({ ...config, logLevel: 'silent' }, { migrate: opts.migrate ?? true });
+    try {
+      return await fn(c);
+    } finally {
+      await c.close();
+    }
+  };
   const [noun, verb, ...rest] = argv;
   if (noun === 'migrate') {
     const config = loadConfig();
@@ -106,21 +117,10 @@ export async function run(argv: string[]): Promise<void> {
     await withContainer(async (c) => {
       const broken = await c.audit.verifyChain();
       out({ intact: broken === null, firstBrokenEvent: broken });
-      if (broken) process.exitCode = 1;
+      if (broken) throw new AppError('conflict', `audit chain broken at event ${broken}`);
     });
     return;
   }
   throw new UsageError(noun ? `unknown command: ${[noun, verb].filter(Boolean).join(' ')}` : 'missing command');
 }
 
-run(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof UsageError) {
-    console.error(`stepwise: ${err.message}\n${USAGE}`);
-    process.exit(64);
-  }
-  if (err instanceof ConfigError) console.error(`stepwise: configuration error: ${err.message}`);
-  else if (err instanceof AppError) console.error(`stepwise: ${err.code}: ${err.publicMessage}`);
-  else if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) console.error(`stepwise: ${(err as Error).message}\n${USAGE}`);
-  else console.error(`stepwise: ${(err as Error).message}`);
-  process.exit(1);
-});
