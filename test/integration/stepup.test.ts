@@ -133,7 +133,12 @@ describe.each(storeMatrix)('step-up on $name', (kind) => {
 
     // Now the RP asks for phr: only WebAuthn is asked — no password, no TOTP.
     advance(60);
+    const sessionBefore = b2.cookies.find((c) => c.name === 'stepwise_session')!.value;
     const phr = await tokensFor(b2, u, { acr_values: 'phr' });
+    // Step-up rotates the session id; the old id is dead (checklist 104/119).
+    const sessionAfter = b2.cookies.find((c) => c.name === 'stepwise_session')!.value;
+    expect(sessionAfter).not.toBe(sessionBefore);
+    expect(await srv.container.provider.Session.find(sessionBefore)).toBeUndefined();
     expect(phr.asked).toEqual(['webauthn']);
     expect(phr.claims.acr).toBe('phr');
     expect(phr.claims.amr).toEqual(expect.arrayContaining(['pwd', 'otp', 'hwk', 'mfa']));
