@@ -283,6 +283,22 @@ describe.each(storeMatrix)('step-up on $name', (kind) => {
     expect(login.asked).toEqual(['password']);
   });
 
+  it('a failed or abandoned step-up leaves the session at its previous level (no half-open state)', async () => {
+    const u = await user({ totp: true, webauthn: true });
+    const browser = new FakeBrowser(srv.url);
+    await tokensFor(browser, u, { acr_values: 'loa2' });
+    const req = await authRequest(rp, { acr_values: 'phr' });
+    const page = await browser.follow(req.url);
+    const webauthn = page.body.match(/data-options='([^']+)'\s+data-action="([^"]+)" data-csrf="([^"]+)"/)!;
+    const bad = await u.authenticator!.authenticate(JSON.parse(unescapeHtml(webauthn[1]!)), { flipByte: 'signature' });
+    const res = await browser.request(webauthn[2]!, { json: { csrf: webauthn[3], response: bad } });
+    expect(res.status).toBe(401);
+    // Abandoned here. The session still holds loa2 — not phr, and not nothing.
+    const after = await tokensFor(browser, u, { acr_values: 'loa2' });
+    expect(after.asked).toEqual([]);
+    expect(after.claims.acr).toBe('loa2');
+  });
+
   it('answers prompt=none with interaction_required when a step-up is needed', async () => {
     const u = await user({ totp: true, webauthn: true });
     const browser = new FakeBrowser(srv.url);
