@@ -59,7 +59,7 @@ export function accountRoutes(c: Container, provider: Provider): Router {
   }
 
   /** Throws reauth_required unless the session is fresh at the account's level. */
-  async function requireFresh(ctx: Context, s: AccountSession) {
+  async function requireFresh(s: AccountSession) {
     const level = await requiredLevel(s.accountId);
     if (!isFresh(s, c.levels, level, c.config.reauthWindowSeconds, c.now())) throw new AppError('reauth_required');
   }
@@ -150,7 +150,7 @@ export function accountRoutes(c: Container, provider: Provider): Router {
       const s = await requireSession(ctx);
       const body = parseBody(csrfOnly, ctx.request.body);
       c.csrf.assert(`acct:${s.uid}`, body.csrf);
-      await requireFresh(ctx, s);
+      await requireFresh(s);
       const kind = factorOf(c.factorService.registry, ctx.params.kind!).info.kind;
       const model = await c.factorService.startEnrollment(kind, await factorCtx(s), body, { ip: ctx.ip });
       ctx.type = 'html';
@@ -170,7 +170,7 @@ export function accountRoutes(c: Container, provider: Provider): Router {
       const s = await requireSession(ctx);
       const body = (ctx.request.body ?? {}) as Record<string, unknown>;
       c.csrf.assert(`acct:${s.uid}`, body.csrf);
-      await requireFresh(ctx, s);
+      await requireFresh(s);
       const kind = factorOf(c.factorService.registry, ctx.params.kind!).info.kind;
       try {
         await c.factorService.finishEnrollment(kind, await factorCtx(s), body, { ip: ctx.ip });
@@ -215,7 +215,7 @@ export function accountRoutes(c: Container, provider: Provider): Router {
       const factor = await c.factors.findById(ctx.params.id!);
       if (!factor || factor.userId !== s.accountId) throw new AppError('not_found', 'No such sign-in method.');
       // Abandoning a pending enrollment needs no re-auth: it never became a way to sign in.
-      if (factor.status === 'active') await requireFresh(ctx, s);
+      if (factor.status === 'active') await requireFresh(s);
       const { factors } = await c.factorService.enrolled(s.accountId);
       const strong = factors.filter((f) => f.kind !== 'backup_code');
       if (c.config.requireMfa && factor.status === 'active' && factor.kind !== 'backup_code' && strong.length === 1) {

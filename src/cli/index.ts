@@ -3,7 +3,7 @@
  * Honours the same environment configuration as the server.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig as loadEnvConfig } from '../config/index.js';
+import { loadConfig as loadEnvConfig } from '../config/index.js';
 import { buildContainer, type Container } from '../container.js';
 import { createClient, createUser } from '../admin/service.js';
 import { AppError } from '../errors/index.js';
