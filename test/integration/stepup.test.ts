@@ -310,7 +310,8 @@ describe.each(storeMatrix)('step-up on $name', (kind) => {
 
   it('rejects malformed claims and negative max_age with OIDC errors, never a 500', async () => {
     const browser = new FakeBrowser(srv.url);
-    for (const params of [{ claims: '{not json' }, { max_age: '-5' }, { max_age: 'abc' }]) {
+    const cases: Record<string, string>[] = [{ claims: '{not json' }, { max_age: '-5' }, { max_age: 'abc' }];
+    for (const params of cases) {
       const req = await authRequest(rp, params);
       const page = await browser.follow(req.url);
       const error = page.url.startsWith(rp.redirectUri) ? new URL(page.url).searchParams.get('error') : page.status;

@@ -130,7 +130,7 @@ describe('checkAuthentication()', () => {
 
     it('missing or non-numeric auth_time with a maxAge is insufficient', () => {
       expect(denied({ acr: 'phr' }, { maxAge: 300 }).error).toBe('insufficient_user_authentication');
-      expect(denied({ acr: 'phr', auth_time: String(NOW) }, { maxAge: 300 }).error).toBe('insufficient_user_authentication');
+      expect(denied({ acr: 'phr', auth_time: String(NOW) as unknown as number }, { maxAge: 300 }).error).toBe('insufficient_user_authentication');
     });
 
     it('without maxAge, auth_time is not needed', () => {
