@@ -1,5 +1,5 @@
 /** Password: the knowledge factor. Same response and same work for unknown users and wrong passwords. */
-import type { FactorInfo, VerifiedMethod } from './types.js';
+import { verifiedMethod, type FactorInfo, type VerifiedMethod } from './types.js';
 import type { UsersRepo, User } from '../store/repos/users.js';
 import type { PasswordHasher } from '../security/password.js';
 import { AppError } from '../errors/index.js';
@@ -26,7 +26,7 @@ export class PasswordFactor {
     if (!user || !ok || user.disabled) throw new AppError('invalid_credentials', undefined, 'password');
     return {
       user,
-      method: { kind: 'password', amr: ['pwd'], category: 'knowledge', phishingResistant: false, userVerified: false, at: now },
+      method: verifiedMethod(passwordInfo, { amr: ['pwd'], nowMs: now * 1000 }),
     };
   }
 }

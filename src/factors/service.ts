@@ -45,30 +45,18 @@ export class FactorService {
   async verify(kind: string, ctx: FactorContext, input: FactorInput, meta: AuditMeta): Promise<VerifiedMethod> {
     const factor = factorOf(this.registry, kind);
     const key = `${ctx.userId}:${factor.info.kind}`;
+    const record = (outcome: 'success' | 'failure', details: Record<string, unknown>) =>
+      this.audit.record({ type: `factor.verify.${factor.info.kind}`, outcome, userId: ctx.userId, clientId: meta.clientId, ip: meta.ip, details });
     await this.throttle.assertAllowed(key);
     try {
       const method = await factor.verify(ctx, input);
       await this.throttle.reset(key);
-      await this.audit.record({
-        type: `factor.verify.${factor.info.kind}`,
-        outcome: 'success',
-        userId: ctx.userId,
-        clientId: meta.clientId,
-        ip: meta.ip,
-        details: { factorId: method.factorId, amr: method.amr },
-      });
+      await record('success', { factorId: method.factorId, amr: method.amr });
       return method;
     } catch (err) {
       if (err instanceof AppError && COUNTED.has(err.code)) {
         await this.throttle.fail(key);
-        await this.audit.record({
-          type: `factor.verify.${factor.info.kind}`,
-          outcome: 'failure',
-          userId: ctx.userId,
-          clientId: meta.clientId,
-          ip: meta.ip,
-          details: { reason: err.code },
-        });
+        await record('failure', { reason: err.code });
       }
       throw err;
     }

@@ -60,3 +60,22 @@ export interface Factor {
   /** Enrollment step 2 (TOTP: first code; WebAuthn: attestation). Backup codes finish in step 1. */
   finishEnrollment(ctx: FactorContext, input: FactorInput): Promise<{ factorId: string; view: ViewModel }>;
 }
+
+/**
+ * The VerifiedMethod a factor reports: its kind, category and phishing resistance come from its FactorInfo,
+ * so no factor can describe itself differently at sign-in than in the registry.
+ */
+export function verifiedMethod(
+  info: FactorInfo,
+  result: { amr: string[]; nowMs: number; factorId?: string; userVerified?: boolean },
+): VerifiedMethod {
+  return {
+    kind: info.kind,
+    ...(result.factorId !== undefined ? { factorId: result.factorId } : {}),
+    amr: result.amr,
+    category: info.category,
+    phishingResistant: info.phishingResistant,
+    userVerified: result.userVerified ?? false,
+    at: Math.floor(result.nowMs / 1000),
+  };
+}

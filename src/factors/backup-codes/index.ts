@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { Factor, FactorContext, FactorInfo, FactorInput, VerifiedMethod, ViewModel } from '../types.js';
+import { verifiedMethod, type Factor, type FactorContext, type FactorInfo, type FactorInput, type VerifiedMethod, type ViewModel } from '../types.js';
 import type { FactorsRepo, FactorRecord } from '../../store/repos/factors.js';
 import type { BackupCodesRepo } from '../../store/repos/backup-codes.js';
 import type { SecretBox } from '../../security/crypto.js';
@@ -132,15 +132,7 @@ export class BackupCodesFactor implements Factor {
     if (!(await this.deps.hasher.verify(row.codeHash, code))) throw new AppError('invalid_code', undefined, 'code');
     if (row.usedAt !== null || !(await this.deps.codes.markUsed(row.id, ctx.now))) throw new AppError('code_reused', undefined, 'code');
     await this.deps.factors.touch(factor.id);
-    return {
-      kind: 'backup_code',
-      factorId: factor.id,
-      amr: ['otp'],
-      category: 'possession',
-      phishingResistant: false,
-      userVerified: false,
-      at: Math.floor(ctx.now / 1000),
-    };
+    return verifiedMethod(backupCodesInfo, { factorId: factor.id, amr: ['otp'], nowMs: ctx.now });
   }
 
   /** Unused codes left (0 when the user has no backup-code factor). */

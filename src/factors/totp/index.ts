@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import QRCode from 'qrcode';
-import type { Factor, FactorContext, FactorInfo, FactorInput, VerifiedMethod, ViewModel } from '../types.js';
+import { verifiedMethod, type Factor, type FactorContext, type FactorInfo, type FactorInput, type VerifiedMethod, type ViewModel } from '../types.js';
 import type { FactorsRepo, FactorRecord } from '../../store/repos/factors.js';
 import type { SecretBox } from '../../security/crypto.js';
 import { newId } from '../../security/crypto.js';
@@ -119,15 +119,7 @@ export class TotpFactor implements Factor {
       if (result.ok) {
         // Atomic compare-and-set on last_used_step: exactly one of several concurrent uses of a code wins.
         if (!(await this.deps.factors.advanceTotpStep(factor.id, result.step))) throw new AppError('code_reused', undefined, 'code');
-        return {
-          kind: 'totp',
-          factorId: factor.id,
-          amr: ['otp'],
-          category: 'possession',
-          phishingResistant: false,
-          userVerified: false,
-          at: Math.floor(ctx.now / 1000),
-        };
+        return verifiedMethod(totpInfo, { factorId: factor.id, amr: ['otp'], nowMs: ctx.now });
       }
       if (result.reason === 'reused') reused = true;
     }

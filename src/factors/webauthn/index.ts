@@ -31,7 +31,7 @@ import {
 import { AppError } from '../../errors/index.js';
 import type { FactorRecord, FactorsRepo } from '../../store/repos/factors.js';
 import type { KvStore } from '../../store/kv.js';
-import type { Factor, FactorContext, FactorInfo, FactorInput, VerifiedMethod, ViewModel } from '../types.js';
+import { verifiedMethod, type Factor, type FactorContext, type FactorInfo, type FactorInput, type VerifiedMethod, type ViewModel } from '../types.js';
 import {
   StoredChallenge,
   authenticationResponseSchema,
@@ -312,15 +312,12 @@ export class WebAuthnFactor implements Factor {
     }
 
     const deviceType = info.credentialDeviceType === 'multiDevice' || cred.meta.deviceType === 'multiDevice' ? 'multiDevice' : 'singleDevice';
-    return {
-      kind: 'webauthn',
+    return verifiedMethod(webauthnInfo, {
       factorId: cred.id,
       amr: webauthnAmr({ deviceType, transports, userVerified: info.userVerified }),
-      category: 'possession',
-      phishingResistant: true,
       userVerified: info.userVerified,
-      at: Math.floor(now / 1000),
-    };
+      nowMs: now,
+    });
   }
 
   /** The user's passkeys and security keys for the account page. */
