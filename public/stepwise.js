@@ -130,6 +130,19 @@
     });
   }
 
+  // Common start of a ceremony whose options are rendered into the page: library present, options parse.
+  function prepare(button, errorEl) {
+    hideError(errorEl);
+    var lib = supported(errorEl);
+    var optionsJSON = parseOptions(button);
+    if (!lib) return null;
+    if (!optionsJSON) {
+      showError(errorEl, GENERIC);
+      return null;
+    }
+    return { lib: lib, optionsJSON: optionsJSON };
+  }
+
   function errorElementFor() {
     return document.querySelector('[data-testid="webauthn-error"]');
   }
@@ -138,14 +151,10 @@
   function wireChallenge(button) {
     var errorEl = errorElementFor();
     guarded(button, function () {
-      hideError(errorEl);
-      var lib = supported(errorEl);
-      var optionsJSON = parseOptions(button);
-      if (!lib) return false;
-      if (!optionsJSON) {
-        showError(errorEl, GENERIC);
-        return false;
-      }
+      var ready = prepare(button, errorEl);
+      if (!ready) return false;
+      var lib = ready.lib;
+      var optionsJSON = ready.optionsJSON;
       return lib
         .startAuthentication({ optionsJSON: optionsJSON })
         .then(function (response) {
@@ -164,14 +173,10 @@
     var errorEl = errorElementFor();
     var nameInput = document.querySelector('[data-testid="webauthn-name"]');
     guarded(button, function () {
-      hideError(errorEl);
-      var lib = supported(errorEl);
-      var optionsJSON = parseOptions(button);
-      if (!lib) return false;
-      if (!optionsJSON) {
-        showError(errorEl, GENERIC);
-        return false;
-      }
+      var ready = prepare(button, errorEl);
+      if (!ready) return false;
+      var lib = ready.lib;
+      var optionsJSON = ready.optionsJSON;
       var name = nameInput ? nameInput.value.trim() : '';
       if (nameInput && (name.length < 1 || name.length > 60)) {
         showError(errorEl, 'Enter a name of 1 to 60 characters.');
