@@ -15,6 +15,7 @@ import type { FactorContext } from '../factors/types.js';
 import { AppError } from '../errors/index.js';
 import { parseBody } from '../http/validate.js';
 import { wantsJson } from '../http/error-handler.js';
+import { confirmEnrollment, renderEnrollPage, type EnrollmentPage } from '../http/enrollment-pages.js';
 import { randomToken, constantTimeEqual } from '../security/crypto.js';
 
 const STATE_COOKIE = 'stepwise_account_login';
@@ -63,6 +64,13 @@ export function accountRoutes(c: Container, provider: Provider): Router {
     const level = await requiredLevel(s.accountId);
     if (!isFresh(s, c.levels, level, c.config.reauthWindowSeconds, c.now())) throw new AppError('reauth_required');
   }
+
+  const enrollmentPage = (kind: string, s: AccountSession): EnrollmentPage => ({
+    views: c.views,
+    registry: c.factorService.registry,
+    finishAction: `/account/factors/${kind}/finish`,
+    csrfToken: c.csrf.token(`acct:${s.uid}`),
+  });
 
   async function factorCtx(s: AccountSession): Promise<FactorContext> {
     const user = await c.users.findById(s.accountId);
@@ -153,15 +161,7 @@ export function accountRoutes(c: Container, provider: Provider): Router {
       await requireFresh(s);
       const kind = factorOf(c.factorService.registry, ctx.params.kind!).info.kind;
       const model = await c.factorService.startEnrollment(kind, await factorCtx(s), body, { ip: ctx.ip });
-      ctx.type = 'html';
-      ctx.body = await c.views.render(`factors/${kind}-enroll`, {
-        title: `Add ${factorOf(c.factorService.registry, kind).info.label.toLowerCase()}`,
-        ...model,
-        action: `/account/factors/${kind}/finish`,
-        csrf: c.csrf.token(`acct:${s.uid}`),
-        error: null,
-        alternatives: [],
-      });
+      await renderEnrollPage(ctx, enrollmentPage(kind, s), kind, model);
     }),
   );
 
@@ -172,24 +172,11 @@ export function accountRoutes(c: Container, provider: Provider): Router {
       c.csrf.assert(`acct:${s.uid}`, body.csrf);
       await requireFresh(s);
       const kind = factorOf(c.factorService.registry, ctx.params.kind!).info.kind;
-      try {
-        await c.factorService.finishEnrollment(kind, await factorCtx(s), body, { ip: ctx.ip });
-      } catch (err) {
-        // A wrong confirmation code re-shows the TOTP form with the error next to the field.
-        if (kind === 'totp' && !isJson(ctx) && err instanceof AppError && (err.code === 'invalid_code' || err.code === 'invalid_form')) {
-          ctx.status = err.status;
-          ctx.type = 'html';
-          ctx.body = await c.views.render('account/totp-retry', {
-            title: 'Add authenticator app',
-            action: `/account/factors/totp/finish`,
-            csrf: c.csrf.token(`acct:${s.uid}`),
-            factorId: typeof body.factorId === 'string' ? body.factorId : '',
-            error: { message: err.publicMessage, field: 'code' },
-          });
-          return;
-        }
-        throw err;
-      }
+      const fctx = await factorCtx(s);
+      const done = await confirmEnrollment(ctx, enrollmentPage(kind, s), kind, body, () =>
+        c.factorService.finishEnrollment(kind, fctx, body, { ip: ctx.ip }),
+      );
+      if (!done) return;
       const next = `/account?notice=${encodeURIComponent(`${factorOf(c.factorService.registry, kind).info.label} added`)}`;
       if (isJson(ctx)) ctx.body = { redirect: next };
       else ctx.redirect(next);
@@ -224,7 +211,7 @@ export function accountRoutes(c: Container, provider: Provider): Router {
       }
       await c.db.transaction(async (trx) => {
         await c.factors.remove(s.accountId, factor.id, trx);
-        if (factor.kind === 'backup_code') await trx('backup_codes').where({ user_id: s.accountId }).del();
+        if (factor.kind === 'backup_code') await c.factorService.registry.backup_code.removeCodes(s.accountId, trx);
       });
       await c.audit.record({ type: 'factor.removed', outcome: 'success', userId: s.accountId, ip: ctx.ip, details: { factorId: factor.id, kind: factor.kind } });
       ctx.redirect('/account?notice=Removed');

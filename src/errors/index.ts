@@ -50,10 +50,6 @@ export class AppError extends Error {
   }
 }
 
-export function assertThat(condition: unknown, code: ErrorCode, detail?: string, field?: string): asserts condition {
-  if (!condition) throw new AppError(code, detail, field);
-}
-
 /** Errors from a database or Redis connection that mean "down", not "bad data". */
 export function isStoreOutage(err: unknown): boolean {
   if (err instanceof AppError) return err.code === 'store_unavailable';

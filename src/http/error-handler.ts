@@ -5,7 +5,7 @@
 import type { Context, Next } from 'koa';
 import { errors as oidcErrors } from 'oidc-provider';
 import type { Logger } from 'pino';
-import { AppError, ERRORS, isStoreOutage, type ErrorCode } from '../errors/index.js';
+import { AppError, isStoreOutage, type ErrorCode } from '../errors/index.js';
 import type { Views } from './views.js';
 
 export function toAppError(err: unknown): AppError {
@@ -50,4 +50,3 @@ export function errorHandler(views: Views, log: Logger) {
   };
 }
 
-export { ERRORS };

@@ -11,6 +11,7 @@ import { factorOf, type SecondFactorKind } from '../factors/registry.js';
 import { AppError } from '../errors/index.js';
 import { parseBody } from '../http/validate.js';
 import { wantsJson } from '../http/error-handler.js';
+import { confirmEnrollment, renderEnrollPage, type EnrollmentPage } from '../http/enrollment-pages.js';
 
 const LAST_FACTOR_COOKIE = 'stepwise_last_factor';
 const csrfOnly = z.object({ csrf: z.string().max(200) });
@@ -111,47 +112,30 @@ export function factorRoutes(deps: InteractionDeps): Router {
     });
   });
 
-  router.post('/enroll/:kind/start', async (ctx) => {
+  /** Common start of both enroll steps: the interaction, its CSRF token, and a kind this sign-in may enroll. */
+  async function enrollStep(ctx: Context) {
     const details = await loadInteraction(provider, ctx);
     const body = (ctx.request.body ?? {}) as Record<string, unknown>;
     csrf.assert(details.uid, body.csrf);
     const { fctx, meta } = await enrollable(ctx, details, ctx.params.kind);
     const kind = factorOf(flow.registry, ctx.params.kind!).info.kind;
-    const model = await flow.factorService.startEnrollment(kind, fctx, body, meta);
-    ctx.type = 'html';
-    ctx.body = await views.render(`factors/${kind}-enroll`, {
-      title: `Add ${factorOf(flow.registry, kind).info.label.toLowerCase()}`,
-      ...model,
-      action: `/interaction/${details.uid}/enroll/${kind}/finish`,
-      csrf: csrf.token(details.uid),
-      error: null,
-      alternatives: [],
-    });
+    const page: EnrollmentPage = {
+      views,
+      registry: flow.registry,
+      finishAction: `/interaction/${details.uid}/enroll/${kind}/finish`,
+      csrfToken: csrf.token(details.uid),
+    };
+    return { details, body, fctx, meta, kind, page };
+  }
+
+  router.post('/enroll/:kind/start', async (ctx) => {
+    const { body, fctx, meta, kind, page } = await enrollStep(ctx);
+    await renderEnrollPage(ctx, page, kind, await flow.factorService.startEnrollment(kind, fctx, body, meta));
   });
 
   router.post('/enroll/:kind/finish', async (ctx) => {
-    const details = await loadInteraction(provider, ctx);
-    const body = (ctx.request.body ?? {}) as Record<string, unknown>;
-    csrf.assert(details.uid, body.csrf);
-    const { fctx, meta } = await enrollable(ctx, details, ctx.params.kind);
-    const kind = factorOf(flow.registry, ctx.params.kind!).info.kind;
-    try {
-      await flow.factorService.finishEnrollment(kind, fctx, body, meta);
-    } catch (err) {
-      if (kind === 'totp' && !isJson(ctx) && err instanceof AppError && (err.code === 'invalid_code' || err.code === 'invalid_form')) {
-        ctx.status = err.status;
-        ctx.type = 'html';
-        ctx.body = await views.render('account/totp-retry', {
-          title: 'Add authenticator app',
-          action: `/interaction/${details.uid}/enroll/totp/finish`,
-          csrf: csrf.token(details.uid),
-          factorId: typeof body.factorId === 'string' ? body.factorId : '',
-          error: { message: err.publicMessage, field: 'code' },
-        });
-        return;
-      }
-      throw err;
-    }
+    const { details, body, fctx, meta, kind, page } = await enrollStep(ctx);
+    if (!(await confirmEnrollment(ctx, page, kind, body, () => flow.factorService.finishEnrollment(kind, fctx, body, meta)))) return;
     // Now sign in with the new factor like any other (for TOTP: the next code).
     const next = `/interaction/${details.uid}/factor/${kind}`;
     if (isJson(ctx)) ctx.body = { redirect: next };

@@ -154,6 +154,15 @@ describe.each(storeMatrix)('TOTP and backup codes on $name', (kind) => {
     const b4 = new FakeBrowser(srv.url);
     const old = await completeSignIn(b4, await b4.follow((await authRequest(rp)).url), { email, prefer: 'backup_code', backupCode: codes[1] });
     expect(old.status).toBe(401);
+
+    // Removing the backup-code set deletes every stored code with its factor row.
+    const acct2 = await browser.follow('/account');
+    const setId = acct2.body.match(/data-kind="backup_code" data-factor-id="([^"]+)"/)![1]!;
+    const removed = await postAccountForm(browser, acct2, `/account/factors/${setId}/remove`);
+    expect(removed.url).toMatch(/notice=Removed/);
+    const userId = (await srv.container.users.findByEmail(email))!.id;
+    expect(await srv.container.db('backup_codes').where({ user_id: userId })).toEqual([]);
+    expect(removed.body).not.toContain('data-kind="backup_code"');
   });
 
   it('refuses a second pending TOTP, lets the user cancel it, and refuses removing the last required factor', async () => {

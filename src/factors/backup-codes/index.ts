@@ -4,6 +4,7 @@
  * the previous set atomically. The database holds, per code, a keyed lookup MAC (to find the row without
  * scanning) and a salted argon2id hash; never the code itself. Each code works once.
  */
+import type { Knex } from 'knex';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { verifiedMethod, type Factor, type FactorContext, type FactorInfo, type FactorInput, type VerifiedMethod, type ViewModel } from '../types.js';
@@ -136,6 +137,11 @@ export class BackupCodesFactor implements Factor {
   }
 
   /** Unused codes left (0 when the user has no backup-code factor). */
+  /** Deletes the user's codes (with their factor row, in the caller's transaction). */
+  async removeCodes(userId: string, trx?: Knex.Transaction): Promise<void> {
+    await this.deps.codes.removeAll(userId, trx);
+  }
+
   async remaining(userId: string): Promise<number> {
     return (await this.factorOf(userId)) ? this.deps.codes.countUnused(userId) : 0;
   }

@@ -2,6 +2,7 @@
  * Backup codes (look-up secrets). Only a keyed lookup MAC and a salted argon2id hash of each code are stored,
  * never the code. `markUsed` is a conditional update: exactly one of several racing uses of a code wins.
  */
+import type { Knex } from 'knex';
 import type { Db } from '../db.js';
 import { guardStore } from '../../errors/index.js';
 import { newId } from '../../security/crypto.js';
@@ -78,7 +79,7 @@ export class BackupCodesRepo {
     return Number((row as { n?: unknown } | undefined)?.n ?? 0);
   }
 
-  async removeAll(userId: string): Promise<number> {
-    return guardStore(() => this.db('backup_codes').where({ user_id: userId }).del());
+  async removeAll(userId: string, trx?: Knex.Transaction): Promise<number> {
+    return guardStore(() => (trx ?? this.db)('backup_codes').where({ user_id: userId }).del());
   }
 }

@@ -126,10 +126,6 @@ export class FactorsRepo {
     return (await guardStore(() => this.q(trx).where({ id, user_id: userId }).del())) === 1;
   }
 
-  async removePendingOfKind(userId: string, kind: FactorKind): Promise<number> {
-    return guardStore(() => this.q().where({ user_id: userId, kind, status: 'pending' }).del());
-  }
-
   /**
    * TOTP anti-replay: records `step` as used only if it is later than the last used step.
    * Exactly one of several concurrent verifications of the same code wins.
