@@ -15,11 +15,14 @@ import { accountRoutes } from './account/routes.js';
 import { demoRoutes } from './demo/routes.js';
 import { AppError } from './errors/index.js';
 import { endSessionsOfDisabledAccounts } from './oidc/dead-sessions.js';
+import { clientIp } from './security/client-ip.js';
+import { demoRoutesAllowed } from './seed.js';
 
 const OUR_FORMS = /^\/(interaction|account|demo)(\/|$)/;
 
 export function createApp(c: Container): Provider {
   const app = c.provider;
+  app.use(clientIp(c.config.trustProxy));
   const parseBody = bodyParser({ enableTypes: ['form', 'json'], formLimit: '16kb', jsonLimit: '64kb', encoding: 'utf-8' });
 
   app.use(securityHeaders(c.config.issuer.startsWith('https://')));
@@ -42,7 +45,7 @@ export function createApp(c: Container): Provider {
   app.use(interactionRoutes(interactionDeps).routes());
   app.use(factorRoutes(interactionDeps).routes());
   app.use(accountRoutes(c, app).routes());
-  if (c.config.demo) app.use(demoRoutes(c).routes());
+  if (demoRoutesAllowed(c.config)) app.use(demoRoutes(c).routes());
   app.use(async (ctx: Context, next: Next) => {
     if (ctx.path !== '/' || ctx.method !== 'GET') return next();
     ctx.type = 'html';

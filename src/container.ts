@@ -11,11 +11,15 @@ import { ClientsRepo } from './store/repos/clients.js';
 import { SecretBox } from './security/crypto.js';
 import { PasswordHasher } from './security/password.js';
 import { Csrf } from './security/csrf.js';
-import { createThrottle, defaultRules, type Throttle } from './security/rate-limit.js';
+import { createThrottles, defaultRules, type Throttle, type ThrottleName } from './security/rate-limit.js';
+import { LoginGuard } from './security/login-guard.js';
+import { KnownBrowsers } from './risk/known-browser.js';
 import { AuditLog } from './audit/log.js';
 import { SigningKeys } from './oidc/keys.js';
 import { SqlAdapter, adapterFactory } from './oidc/adapters.js';
 import { createProvider } from './oidc/provider.js';
+import { withGrantEpoch } from './oidc/grant-epoch.js';
+import { withRefreshDecay } from './oidc/refresh-decay.js';
 import { buildInteractionPolicy } from './oidc/policy.js';
 import { Views } from './http/views.js';
 import { AuthContextStore } from './interactions/auth-context.js';
@@ -25,6 +29,7 @@ import type { LevelRule } from './policy/levels.js';
 import { FactorsRepo } from './store/repos/factors.js';
 import { buildRegistry } from './factors/registry.js';
 import { FactorService } from './factors/service.js';
+import { readAccountAssurance } from './factors/assurance.js';
 import { ensureAccountClient } from './account/session.js';
 
 export interface Container {
@@ -42,7 +47,8 @@ export interface Container {
   keys: SigningKeys;
   views: Views;
   levels: LevelRule[];
-  throttles: Record<keyof ReturnType<typeof defaultRules>, Throttle>;
+  throttles: Record<ThrottleName, Throttle>;
+  knownBrowsers: KnownBrowsers;
   provider: Provider;
   flow: SignInFlow;
   factors: FactorsRepo;
@@ -70,7 +76,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
   };
   try {
     if (opts.migrate ?? true) await migrate(db);
-    const box = new SecretBox(config.secrets.encryptionKey);
+    const box = SecretBox.fromSecrets(config.secrets);
     const kv: KvStore = redis ? new RedisKv(redis, `${config.redisPrefix}kv:`) : new SqlKv(db, now);
     const users = new UsersRepo(db);
     const clients = new ClientsRepo(db, box);
@@ -80,29 +86,42 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     const views = new Views(config.env !== 'development');
     const levels = config.levels;
     const rules = defaultRules(config.login.maxFailures);
-    const throttles = Object.fromEntries(
-      await Promise.all(Object.entries(rules).map(async ([k, rule]) => [k, await createThrottle(rule, { db, redis, prefix: config.redisPrefix })])),
-    ) as Container['throttles'];
+    const throttles: Container['throttles'] = await createThrottles(rules.throttles, { db, redis, prefix: config.redisPrefix });
+    const knownBrowsers = new KnownBrowsers(kv, { secure: config.issuer.startsWith('https://') });
     const sessions = new AuthContextStore(kv, 'sessctx:', config.sessionTtlSeconds);
+    // Authentication events live as long as a refresh chain may (refreshes re-derive acr/amr from them).
+    const events = new AuthContextStore(kv, 'authn:', config.refreshTokenMaxLifetimeSeconds + config.sessionTtlSeconds);
+    const factors = new FactorsRepo(db);
+    const factorService = new FactorService(buildRegistry({ config, db, factors, kv, box }), factors, throttles.factorAccount, audit);
+    const accounts = (accountId: string) => readAccountAssurance(factorService, accountId);
     const provider = createProvider({
       config,
       users,
       views,
       jwks: await keys.ensure(),
-      adapter: adapterFactory({ db, redis, clients, prefix: `${config.redisPrefix}oidc:` }),
-      acrValues: levels.map((l) => l.acr),
-      policy: buildInteractionPolicy({ levels, sessions, now }),
+      adapter: adapterFactory({
+        db,
+        redis,
+        clients,
+        prefix: `${config.redisPrefix}oidc:`,
+        decorate: (name, adapter) => {
+          if (name === 'Grant') return withGrantEpoch(adapter, { users, now });
+          if (name === 'RefreshToken') return withRefreshDecay(adapter, { events, clients, levels, accounts, now });
+          return adapter;
+        },
+      }),
+      levels,
+      policy: buildInteractionPolicy({ levels, sessions, events, accounts, now }),
     });
     await ensureAccountClient(clients, config);
     const authContexts = new AuthContextStore(kv);
-    const factors = new FactorsRepo(db);
-    const factorService = new FactorService(buildRegistry({ config, db, factors, kv, box }), factors, throttles.factorAccount, audit);
     const flow = new SignInFlow({
       provider,
       authContexts,
       sessions,
       password: new PasswordFactor(users, hasher),
-      throttles,
+      loginGuard: new LoginGuard({ throttles, strangerDelay: rules.strangerDelay, knownBrowsers, users }),
+      knownBrowsers,
       audit,
       clients,
       users,
@@ -119,7 +138,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
       timer.unref();
       closers.unshift(async () => clearInterval(timer));
     }
-    return { config, log, db, redis, kv, box, users, clients, hasher, csrf: new Csrf(box), audit, keys, views, levels, throttles, provider, flow, factors, factorService, now, close };
+    return { config, log, db, redis, kv, box, users, clients, hasher, csrf: new Csrf(box), audit, keys, views, levels, throttles, knownBrowsers, provider, flow, factors, factorService, now, close };
   } catch (err) {
     await close().catch(() => undefined);
     throw err;

@@ -2,7 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import { ConfigError, loadConfig } from './config/index.js';
 import { startServer } from './server.js';
-import { seedDemo } from './seed.js';
+import { demoAllowed, seedDemo } from './seed.js';
 
 async function main() {
   const t0 = performance.now();
@@ -18,9 +18,11 @@ async function main() {
   }
   const running = await startServer(config);
   const { log } = running.container;
-  if (config.demo) {
+  if (demoAllowed(config)) {
     const banner = await seedDemo(running.container);
     if (banner) console.log(banner);
+  } else if (config.demo) {
+    log.info('demo user and client not seeded: only with the embedded SQLite store and a loopback ISSUER');
   }
   const store = config.database.client === 'pg' ? 'PostgreSQL' : `SQLite (${config.database.filename})`;
   log.info(

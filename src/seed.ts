@@ -1,5 +1,11 @@
-/** Embedded demo: on an empty database, a demo user and client so `npm start` can be tried at once. */
+/**
+ * Embedded demo: on an empty database, a demo user and client so `npm start` can be tried at once.
+ * Their password and secret are published, so they are only seeded where nobody else can reach them:
+ * the embedded SQLite store and a loopback issuer (see demoAllowed).
+ */
+import { isIP } from 'node:net';
 import type { Container } from './container.js';
+import type { Config } from './config/index.js';
 import { createClient, createUser } from './admin/service.js';
 
 export const DEMO = {
@@ -9,7 +15,33 @@ export const DEMO = {
   clientSecret: 'demo-client-secret-change-me',
 };
 
+/** `localhost`, 127.0.0.0/8 or [::1]. */
+export function isLoopbackIssuer(issuer: string): boolean {
+  let host: string;
+  try {
+    host = new URL(issuer).hostname.toLowerCase();
+  } catch {
+    return false;
+  }
+  if (host === 'localhost' || host === '[::1]') return true;
+  return isIP(host) === 4 && host.startsWith('127.');
+}
+
+/** Seed the demo user and client: STEPWISE_DEMO (never in production), embedded SQLite, loopback issuer. */
+export function demoAllowed(config: Pick<Config, 'demo' | 'database' | 'issuer'>): boolean {
+  return config.demo && config.database.client === 'sqlite' && isLoopbackIssuer(config.issuer);
+}
+
+/**
+ * Serve the `/demo` relying party: STEPWISE_DEMO and a loopback issuer. The store does not matter here (the
+ * routes hold no published credential themselves; without the seeded client they cannot sign anyone in).
+ */
+export function demoRoutesAllowed(config: Pick<Config, 'demo' | 'issuer'>): boolean {
+  return config.demo && isLoopbackIssuer(config.issuer);
+}
+
 export async function seedDemo(c: Container): Promise<string | null> {
+  if (!demoAllowed(c.config)) return null;
   // Only on an empty database (the internal account client does not count).
   if ((await c.users.count()) > 0 || (await c.clients.count()) > 1) return null;
   return createDemoData(c);

@@ -212,8 +212,10 @@ export function accountRoutes(c: Container, provider: Provider): Router {
       await c.db.transaction(async (trx) => {
         await c.factors.remove(s.accountId, factor.id, trx);
         if (factor.kind === 'backup_code') await c.factorService.registry.backup_code.removeCodes(s.accountId, trx);
+        // Every token issued while the factor existed ends with it (refresh, userinfo, introspection).
+        if (factor.status === 'active') await c.users.endTokens(s.accountId, c.now(), trx);
       });
-      await c.audit.record({ type: 'factor.removed', outcome: 'success', userId: s.accountId, ip: ctx.ip, details: { factorId: factor.id, kind: factor.kind } });
+      await c.audit.record({ type: 'factor.removed', outcome: 'success', userId: s.accountId, ip: ctx.ip, details: { factorId: factor.id, kind: factor.kind, tokensEnded: factor.status === 'active' } });
       ctx.redirect('/account?notice=Removed');
     }),
   );

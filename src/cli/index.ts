@@ -7,7 +7,10 @@ import { loadConfig as loadEnvConfig } from '../config/index.js';
 import { buildContainer, type Container } from '../container.js';
 import { createClient, createUser } from '../admin/service.js';
 import { AppError } from '../errors/index.js';
-import { migrate } from '../store/db.js';
+import { createDb, migrate } from '../store/db.js';
+import { SecretBox } from '../security/crypto.js';
+import { rotateEncryption } from '../security/rotate-encryption.js';
+import { AuditLog } from '../audit/log.js';
 import { runClientPolicyCommand } from './policy.js';
 
 const USAGE = `usage:
@@ -19,6 +22,7 @@ const USAGE = `usage:
                           [--acr-level NAME=LEVEL...] [--allow-lower-acr|--no-allow-lower-acr] [--enroll-on-unmet]
                           [--remembered-devices|--no-remembered-devices] [--clear]
   stepwise keys rotate
+  stepwise keys rotate-encryption                       (re-encrypt secrets at rest with STEPWISE_ENCRYPTION_KEY)
   stepwise audit verify`;
 
 export class UsageError extends Error {}
@@ -59,7 +63,6 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<void> 
   const [noun, verb, ...rest] = argv;
   if (noun === 'migrate') {
     const config = loadConfig();
-    const { createDb } = await import('../store/db.js');
     const db = createDb(config.database);
     try {
       out({ applied: await migrate(db) });
@@ -111,6 +114,26 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<void> 
       await c.audit.record({ type: 'keys.rotated', outcome: 'success', details: result });
       out({ ...result, note: 'restart or roll every IdP process to sign with the new key; retired keys stay in JWKS for 24h' });
     });
+    return;
+  }
+  if (noun === 'keys' && verb === 'rotate-encryption') {
+    // Without the container: it would decrypt the signing keys at start-up, which may be what needs fixing.
+    const config = loadConfig();
+    const db = createDb(config.database);
+    try {
+      await migrate(db);
+      const result = await rotateEncryption(db, SecretBox.fromSecrets(config.secrets));
+      await new AuditLog(db).record({ type: 'keys.encryption_rotated', outcome: 'success', details: { ...result } });
+      out({
+        ...result,
+        note:
+          result.backup_codes.unused_not_under_current_key > 0
+            ? 'backup codes cannot be re-keyed; they keep working after the previous keys are removed (by hash), until regenerated'
+            : 'every secret is now sealed with the current key; previous keys can be removed from the configuration',
+      });
+    } finally {
+      await db.destroy();
+    }
     return;
   }
   if (noun === 'audit' && verb === 'verify') {

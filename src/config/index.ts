@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_LEVELS, type LevelRule } from '../policy/levels.js';
 import { loadLevelsFile } from './levels-file.js';
+import { MAX_PROXY_HOPS, parseProxyCidr, type TrustProxy } from '../security/client-ip.js';
 
 /** Defaults, with loa1 lasting as long as the session itself. */
 function sessionBoundLevels(sessionTtl: number): LevelRule[] {
@@ -27,6 +28,35 @@ const boolFromEnv = (def: boolean) =>
     .default(def ? 'true' : 'false')
     .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+/**
+ * TRUST_PROXY: `false` (default), a hop count 1..10 (`true` is a deprecated synonym for 1), or a
+ * comma-separated list of proxy addresses/CIDRs.
+ */
+const trustProxyFromEnv = z
+  .string()
+  .default('false')
+  .transform((raw, ctx): TrustProxy => {
+    const v = raw.trim().toLowerCase();
+    if (v === '' || v === 'false' || v === '0' || v === 'no') return false;
+    if (v === 'true' || v === 'yes') return { hops: 1 };
+    if (/^\d+$/.test(v)) {
+      const hops = Number(v);
+      if (hops <= MAX_PROXY_HOPS) return { hops };
+      ctx.addIssue({ code: 'custom', message: `a hop count must be 1 to ${MAX_PROXY_HOPS}` });
+      return z.NEVER;
+    }
+    const cidrs: string[] = [];
+    for (const entry of v.split(',').map((e) => e.trim()).filter(Boolean)) {
+      const cidr = parseProxyCidr(entry);
+      if (!cidr) {
+        ctx.addIssue({ code: 'custom', message: `${JSON.stringify(entry)} is not an IP address or CIDR; use false, a hop count 1-${MAX_PROXY_HOPS}, or proxy addresses like 10.0.0.0/8,::1` });
+        return z.NEVER;
+      }
+      cidrs.push(cidr);
+    }
+    return cidrs.length > 0 ? { cidrs } : false;
+  });
+
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: intFromEnv(3000, 0, 65535),
@@ -38,8 +68,9 @@ const envSchema = z.object({
   STEPWISE_SECRETS_FILE: z.string().min(1).optional(),
   STEPWISE_COOKIE_KEYS: z.string().min(1).optional(),
   STEPWISE_ENCRYPTION_KEY: z.string().min(1).optional(),
+  STEPWISE_ENCRYPTION_KEY_PREVIOUS: z.string().optional(),
   STEPWISE_DEMO: boolFromEnv(true),
-  TRUST_PROXY: boolFromEnv(false),
+  TRUST_PROXY: trustProxyFromEnv,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ARGON2_MEMORY_KIB: intFromEnv(19456, 7168, 4_194_304),
   ARGON2_TIME_COST: intFromEnv(2, 1, 20),
@@ -50,6 +81,7 @@ const envSchema = z.object({
   WEBAUTHN_RP_NAME: z.string().min(1).default('Stepwise'),
   SESSION_TTL_SECONDS: intFromEnv(14 * 24 * 3600, 300, 30 * 24 * 3600),
   REAUTH_WINDOW_SECONDS: intFromEnv(300, 30, 3600),
+  REFRESH_TOKEN_MAX_LIFETIME_SECONDS: intFromEnv(30 * 24 * 3600, 3600, 365 * 24 * 3600),
   STEPWISE_REQUIRE_MFA: boolFromEnv(false),
   STEPWISE_LEVELS_FILE: z.string().min(1).optional(),
 });
@@ -57,8 +89,10 @@ const envSchema = z.object({
 export interface Secrets {
   /** Keygrip keys for cookie signing; first one signs, all verify. */
   cookieKeys: string[];
-  /** 32-byte key for AES-256-GCM encryption of secrets at rest. */
+  /** 32-byte master key for secrets at rest (HKDF derives the encryption and MAC subkeys); seals new values. */
   encryptionKey: Buffer;
+  /** Earlier master keys, during a rotation: they still open old values (`stepwise keys rotate-encryption`). */
+  previousEncryptionKeys: Buffer[];
 }
 
 export interface Config {
@@ -72,7 +106,8 @@ export interface Config {
   redisPrefix: string;
   secrets: Secrets;
   demo: boolean;
-  trustProxy: boolean;
+  /** Which X-Forwarded-* senders to believe (src/security/client-ip.ts). */
+  trustProxy: TrustProxy;
   logLevel: string;
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
   password: { minLength: number; maxLength: number };
@@ -80,6 +115,8 @@ export interface Config {
   webauthn: { rpID: string; rpName: string; origin: string };
   sessionTtlSeconds: number;
   reauthWindowSeconds: number;
+  /** Absolute lifetime of a refresh-token chain, counted from its first issue (rotation does not extend it). */
+  refreshTokenMaxLifetimeSeconds: number;
   /** Assurance level table (defaults from DESIGN.md unless STEPWISE_LEVELS_FILE is set). */
   levels: LevelRule[];
   /** Every user must keep a second factor once enrolled (the last one cannot be removed). */
@@ -89,6 +126,7 @@ export interface Config {
 const secretsFileSchema = z.object({
   cookieKeys: z.array(z.string().min(32)).min(1),
   encryptionKey: z.string().min(1),
+  previousEncryptionKeys: z.array(z.string().min(1)).optional(),
 });
 
 function parseEncryptionKey(raw: string, source: string): Buffer {
@@ -99,6 +137,14 @@ function parseEncryptionKey(raw: string, source: string): Buffer {
   return key;
 }
 
+function parsePreviousKeys(raw: string | undefined, source: string): Buffer[] {
+  return (raw ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean)
+    .map((k, i) => parseEncryptionKey(k, `${source} (key ${i + 1})`));
+}
+
 function generateSecrets(): { cookieKeys: string[]; encryptionKey: string } {
   return {
     cookieKeys: [randomBytes(32).toString('base64url')],
@@ -107,12 +153,20 @@ function generateSecrets(): { cookieKeys: string[]; encryptionKey: string } {
 }
 
 function loadSecrets(env: z.infer<typeof envSchema>, dataDir: string): Secrets {
+  const { previousEncryptionKeys, ...current } = loadCurrentSecrets(env, dataDir);
+  return {
+    ...current,
+    previousEncryptionKeys: [...previousEncryptionKeys, ...parsePreviousKeys(env.STEPWISE_ENCRYPTION_KEY_PREVIOUS, 'STEPWISE_ENCRYPTION_KEY_PREVIOUS')],
+  };
+}
+
+function loadCurrentSecrets(env: z.infer<typeof envSchema>, dataDir: string): Secrets {
   if (env.STEPWISE_COOKIE_KEYS && env.STEPWISE_ENCRYPTION_KEY) {
     const cookieKeys = env.STEPWISE_COOKIE_KEYS.split(',').map((k) => k.trim()).filter(Boolean);
     if (cookieKeys.some((k) => k.length < 32)) {
       throw new ConfigError('STEPWISE_COOKIE_KEYS: each comma-separated key must be at least 32 characters');
     }
-    return { cookieKeys, encryptionKey: parseEncryptionKey(env.STEPWISE_ENCRYPTION_KEY, 'STEPWISE_ENCRYPTION_KEY') };
+    return { cookieKeys, encryptionKey: parseEncryptionKey(env.STEPWISE_ENCRYPTION_KEY, 'STEPWISE_ENCRYPTION_KEY'), previousEncryptionKeys: [] };
   }
   if (env.STEPWISE_COOKIE_KEYS || env.STEPWISE_ENCRYPTION_KEY) {
     throw new ConfigError('STEPWISE_COOKIE_KEYS and STEPWISE_ENCRYPTION_KEY must be set together');
@@ -127,7 +181,8 @@ function loadSecrets(env: z.infer<typeof envSchema>, dataDir: string): Secrets {
     // Embedded mode: generate once next to the database so restarts keep sessions and encrypted data readable.
     file = resolve(dataDir, 'secrets.json');
     if (!existsSync(file)) {
-      mkdirSync(dirname(file), { recursive: true });
+      // Owner-only: the directory also holds the SQLite database (src/store/db.ts uses the same mode).
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
       writeFileSync(file, JSON.stringify(generateSecrets(), null, 2), { mode: 0o600, flag: 'wx' });
     }
   }
@@ -139,12 +194,36 @@ function loadSecrets(env: z.infer<typeof envSchema>, dataDir: string): Secrets {
   }
   const result = secretsFileSchema.safeParse(parsed);
   if (!result.success) {
-    throw new ConfigError(`STEPWISE_SECRETS_FILE: ${file} must hold {"cookieKeys": [..32+ chars], "encryptionKey": base64}`);
+    throw new ConfigError(
+      `STEPWISE_SECRETS_FILE: ${file} must hold {"cookieKeys": [..32+ chars], "encryptionKey": base64, "previousEncryptionKeys"?: [base64]}`,
+    );
   }
   return {
     cookieKeys: result.data.cookieKeys,
     encryptionKey: parseEncryptionKey(result.data.encryptionKey, 'STEPWISE_SECRETS_FILE'),
+    previousEncryptionKeys: (result.data.previousEncryptionKeys ?? []).map((k, i) =>
+      parseEncryptionKey(k, `STEPWISE_SECRETS_FILE previousEncryptionKeys[${i}]`),
+    ),
   };
+}
+
+/** Variables whose values are never echoed in errors (keys, secrets, tokens, passwords)... */
+const SECRET_NAME = /SECRET|TOKEN|KEY|PASSWORD|PASSWD|CREDENTIAL/i;
+/** ...except settings *about* them: a duration, a length or a file path (e.g. PASSWORD_MIN_LENGTH). */
+const ABOUT_A_SECRET = /_(SECONDS|LENGTH|FILE)$/i;
+
+/** `postgres://user:pw@host/db` → `postgres://user:***@host/db` (a user without a password is hidden too). */
+export function redactUrlCredentials(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)@/i, (_m, scheme: string, userinfo: string) => {
+    const colon = userinfo.indexOf(':');
+    return colon >= 0 ? `${scheme}${userinfo.slice(0, colon)}:***@` : `${scheme}***@`;
+  });
+}
+
+/** How a rejected value is shown in a configuration error: quoted, credentials redacted, secrets only by length. */
+export function describeRejected(name: string, value: string): string {
+  if (SECRET_NAME.test(name) && !ABOUT_A_SECRET.test(name)) return `(got a value of ${value.length} characters)`;
+  return `(got ${JSON.stringify(redactUrlCredentials(value))})`;
 }
 
 /** Loads and validates configuration; throws ConfigError with one line naming the bad variable. */
@@ -154,7 +233,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     const issue = result.error.issues[0]!;
     const name = issue.path.join('.');
     const value = source[name];
-    throw new ConfigError(`${name}: ${issue.message}${value !== undefined ? ` (got ${JSON.stringify(value)})` : ''}`);
+    throw new ConfigError(`${name}: ${issue.message}${value !== undefined ? ` ${describeRejected(name, value)}` : ''}`);
   }
   const env = result.data;
   const issuer = (env.ISSUER ?? `http://localhost:${env.PORT}`).replace(/\/$/, '');
@@ -162,7 +241,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const sqliteFile = env.DATABASE_URL.replace(/^sqlite:(\/\/)?/, '');
   const dataDir = isPg || sqliteFile === ':memory:' ? resolve('./data') : dirname(resolve(sqliteFile));
   if (env.NODE_ENV === 'production' && !issuer.startsWith('https://')) {
-    throw new ConfigError(`ISSUER: must be https:// when NODE_ENV=production (got ${JSON.stringify(issuer)})`);
+    throw new ConfigError(`ISSUER: must be https:// when NODE_ENV=production ${describeRejected('ISSUER', issuer)}`);
   }
   const issuerUrl = new URL(issuer);
   return {
@@ -183,6 +262,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     webauthn: { rpID: env.WEBAUTHN_RP_ID ?? issuerUrl.hostname, rpName: env.WEBAUTHN_RP_NAME, origin: issuerUrl.origin },
     sessionTtlSeconds: env.SESSION_TTL_SECONDS,
     reauthWindowSeconds: env.REAUTH_WINDOW_SECONDS,
+    refreshTokenMaxLifetimeSeconds: env.REFRESH_TOKEN_MAX_LIFETIME_SECONDS,
     levels: env.STEPWISE_LEVELS_FILE ? loadLevelsFile(env.STEPWISE_LEVELS_FILE) : sessionBoundLevels(env.SESSION_TTL_SECONDS),
     requireMfa: env.STEPWISE_REQUIRE_MFA,
   };

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import type { Container } from '../container.js';
 import { DEMO } from '../seed.js';
 import { parseStepUpChallenge, requireAuthentication, type TokenAuthentication } from '../rs/index.js';
+import { rsLevels } from '../policy/levels.js';
 import { constantTimeEqual, randomToken } from '../security/crypto.js';
 import { AppError } from '../errors/index.js';
 
@@ -52,7 +53,7 @@ export function demoRoutes(c: Container): Router {
     });
     return res.ok ? ((await res.json()) as TokenAuthentication) : null;
   };
-  router.get('/api/transfer', requireAuthentication(SENSITIVE_REQUIREMENT, { introspect, now: c.now }), async (ctx) => {
+  router.get('/api/transfer', requireAuthentication(SENSITIVE_REQUIREMENT, { introspect, now: c.now, ...rsLevels(c.levels) }), async (ctx) => {
     const token = ctx.state.token as TokenAuthentication;
     ctx.body = { ok: true, transferred: '100.00 EUR', acr: token.acr, auth_time: token.auth_time };
   });

@@ -5,12 +5,13 @@
 import type { FactorContext, FactorInput, VerifiedMethod } from './types.js';
 import { FACTOR_KINDS, factorOf, type FactorRegistry, type SecondFactorKind } from './registry.js';
 import type { FactorsRepo, FactorRecord } from '../store/repos/factors.js';
-import type { Throttle } from '../security/rate-limit.js';
+import { throttled, type Throttle } from '../security/rate-limit.js';
 import type { AuditLog } from '../audit/log.js';
 import { AppError } from '../errors/index.js';
 
 /** Errors that mean "the user's response was wrong" and count toward throttling. */
 const COUNTED = new Set(['invalid_code', 'code_reused', 'webauthn_failed', 'challenge_expired']);
+const counted = (err: unknown) => err instanceof AppError && COUNTED.has(err.code);
 
 export interface AuditMeta {
   ip?: string;
@@ -47,19 +48,16 @@ export class FactorService {
     const key = `${ctx.userId}:${factor.info.kind}`;
     const record = (outcome: 'success' | 'failure', details: Record<string, unknown>) =>
       this.audit.record({ type: `factor.verify.${factor.info.kind}`, outcome, userId: ctx.userId, clientId: meta.clientId, ip: meta.ip, details });
-    await this.throttle.assertAllowed(key);
+    // Counted before the check (atomic consume), cleared on success: parallel guesses get at most the limit.
+    let method: VerifiedMethod;
     try {
-      const method = await factor.verify(ctx, input);
-      await this.throttle.reset(key);
-      await record('success', { factorId: method.factorId, amr: method.amr });
-      return method;
+      method = await throttled([{ throttle: this.throttle, key, onSuccess: 'reset' }], () => factor.verify(ctx, input), counted);
     } catch (err) {
-      if (err instanceof AppError && COUNTED.has(err.code)) {
-        await this.throttle.fail(key);
-        await record('failure', { reason: err.code });
-      }
+      if (counted(err)) await record('failure', { reason: (err as AppError).code });
       throw err;
     }
+    await record('success', { factorId: method.factorId, amr: method.amr });
+    return method;
   }
 
   async startEnrollment(kind: string, ctx: FactorContext, input: FactorInput, meta: AuditMeta) {

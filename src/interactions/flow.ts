@@ -7,7 +7,8 @@ import type Provider from 'oidc-provider';
 import type { InteractionDetails } from './routes.js';
 import type { AuthContext, AuthContextStore } from './auth-context.js';
 import type { PasswordFactor } from '../factors/password.js';
-import type { Throttle } from '../security/rate-limit.js';
+import type { LoginGuard } from '../security/login-guard.js';
+import type { KnownBrowsers } from '../risk/known-browser.js';
 import type { AuditLog } from '../audit/log.js';
 import type { ClientsRepo } from '../store/repos/clients.js';
 import type { UsersRepo } from '../store/repos/users.js';
@@ -15,9 +16,10 @@ import type { FactorService } from '../factors/service.js';
 import type { SecondFactorKind } from '../factors/registry.js';
 import type { FactorContext, FactorInput, VerifiedMethod } from '../factors/types.js';
 import { normaliseEmail } from '../store/repos/users.js';
-import { amrFor, type LevelRule } from '../policy/levels.js';
-import { readClientPolicy, type ClientPolicy } from '../policy/client-policy.js';
-import { currentLevel, levelOf, levelsFor, requirement, strongestHeld, tokenAcr, usefulFactors, type Requirement } from '../policy/decision.js';
+import type { LevelRule } from '../policy/levels.js';
+import { currentLevel, usefulFactors } from '../policy/decision.js';
+import { assuranceRequirement, decide, freshSince, liveMethods, ruleFor, type AssuranceRequirement, type Decision } from '../policy/requirement.js';
+import { readAccountAssurance, type AccountAssurance } from '../factors/assurance.js';
 import { LEVEL_CHECK, type StepwiseLoginExtras } from '../oidc/policy.js';
 import { AppError } from '../errors/index.js';
 
@@ -27,7 +29,9 @@ export interface FlowDeps {
   /** Per-SSO-session authentication context (methods with times), keyed by session uid. */
   sessions: AuthContextStore;
   password: PasswordFactor;
-  throttles: { loginIp: Throttle; loginAccount: Throttle; loginAccountIp: Throttle };
+  /** Sign-in throttles (counted before the password or passkey is checked). */
+  loginGuard: LoginGuard;
+  knownBrowsers: KnownBrowsers;
   audit: AuditLog;
   clients: ClientsRepo;
   users: UsersRepo;
@@ -73,21 +77,18 @@ export class SignInFlow {
     return missing.filter(Boolean).map((s) => ({ name: s, label: SCOPE_LABELS[s] ?? s }));
   }
 
-  /** What this authorization request needs, from its parameters and the client's policy (same rules as the check). */
-  async evaluate(details: InteractionDetails): Promise<{ req: Requirement; policy: ClientPolicy; levels: LevelRule[] }> {
-    const client = await this.deps.clients.find(String(details.params.client_id));
-    const policy = readClientPolicy(client);
-    const levels = levelsFor(this.deps.levels, policy);
-    let claimsAcr: { essential?: boolean; value?: string; values?: string[] } | null = null;
-    if (typeof details.params.claims === 'string') {
-      try {
-        claimsAcr = (JSON.parse(details.params.claims) as { id_token?: { acr?: typeof claimsAcr } }).id_token?.acr ?? null;
-      } catch {
-        claimsAcr = null; // oidc-provider already rejected malformed claims before any interaction
-      }
-    }
-    const acrValues = typeof details.params.acr_values === 'string' ? details.params.acr_values : undefined;
-    return { req: requirement(levels, policy, { acrValues, claimsAcr }), policy, levels };
+  /**
+   * What this authorization request needs for this account: the one requirement (policy/requirement.ts),
+   * built from the request's raw parameters, the client's policy and the account's demand — exactly what
+   * the login prompt's check builds, so the flow can never finish where the check would refuse.
+   */
+  async evaluate(details: InteractionDetails, accountId: string): Promise<{ req: AssuranceRequirement; account: AccountAssurance }> {
+    const [client, account] = await Promise.all([
+      this.deps.clients.find(String(details.params.client_id)),
+      readAccountAssurance(this.deps.factorService, accountId),
+    ]);
+    const req = assuranceRequirement({ levels: this.deps.levels, client, params: details.params, demands: account.demands });
+    return { req, account };
   }
 
   /** The signed-in-so-far user of this interaction, or an error sending them back to the login page. */
@@ -103,37 +104,33 @@ export class SignInFlow {
   }
 
   /**
-   * The level this sign-in must reach: the request's requirement, and two factors for a user who has a
-   * second factor enrolled (their password alone never signs them in). `goal` is the level to work towards
-   * now: the required one when the user's factors can reach it, otherwise — only for clients that accept a
-   * lower acr on voluntary requests — the highest level still reachable.
+   * The requirement and the second factors worth offering now: enrolled, allowed for the client, not
+   * verified within the level's max age, and able to reach the required level — or, only for clients that
+   * accept a lower acr on voluntary requests, the highest level still reachable at or above the floor.
    */
   private async target(details: InteractionDetails, authCtx: AuthContext) {
-    const evaluation = await this.evaluate(details);
-    const { levels, policy } = evaluation;
-    const { kinds: enrolled } = await this.deps.factorService.enrolled(authCtx.accountId);
-    const floor = enrolled.length > 0 ? 2 : 1;
-    const needed = Math.max(evaluation.req.level, floor);
-    const req: Requirement = { ...evaluation.req, level: needed, accepted: evaluation.req.accepted.filter((a) => (levelOf(levels, a) ?? 0) >= needed) };
+    const { req, account } = await this.evaluate(details, authCtx.accountId);
+    const { policy, levels } = req;
     const now = this.nowSeconds();
+    const methods = liveMethods(authCtx.methods, account.activeFactorIds);
     const offerFor = (level: number): SecondFactorKind[] => {
-      const rule = levels.filter((l) => l.level >= level).sort((a, b) => a.level - b.level)[0];
+      const rule = ruleFor(req, level);
       if (!rule) return [];
       // A factor verified longer ago than this level's max age may be verified again.
-      const since = now - Math.min(rule.maxAgeSeconds, policy.max_age_seconds ?? Number.POSITIVE_INFINITY);
-      const candidates = enrolled
-        .filter((k) => !authCtx.methods.some((m) => m.kind === k && m.at >= since))
+      const since = freshSince(req, now, level);
+      const candidates = account.secondFactorKinds
+        .filter((k) => !methods.some((m) => m.kind === k && m.at >= since))
         .map((k) => ({ kind: k, category: this.registry[k].info.category, phishingResistant: this.registry[k].info.phishingResistant }));
-      return usefulFactors(rule, authCtx.methods, candidates, now, policy).map((c) => c.kind) as SecondFactorKind[];
+      return usefulFactors(rule, methods, candidates, now, policy).map((c) => c.kind) as SecondFactorKind[];
     };
-    let offer = offerFor(needed);
-    if (offer.length === 0 && policy.allow_lower_acr && !req.essential) {
-      for (let level = needed - 1; level >= floor && offer.length === 0; level--) {
-        if (currentLevel(levels, authCtx.methods, now, policy) >= level) break;
+    let offer = offerFor(req.level);
+    if (offer.length === 0 && req.mayLower) {
+      for (let level = req.level - 1; level >= req.floor && offer.length === 0; level--) {
+        if (currentLevel(levels, methods, now, policy) >= level) break;
         offer = offerFor(level);
       }
     }
-    return { ...evaluation, req, offer, now };
+    return { req, account, methods, offer, now };
   }
 
   /** Second-factor kinds worth offering now: enrolled, allowed for the client, and able to reach the goal. */
@@ -151,21 +148,26 @@ export class SignInFlow {
   /** Passkey as the first step: the credential names the user. */
   async passwordless(ctx: Context, details: InteractionDetails, input: FactorInput): Promise<string> {
     const webauthn = this.deps.factorService.registry.webauthn;
+    const clientId = String(details.params.client_id);
     let verified: { userId: string; method: VerifiedMethod };
     try {
-      await this.deps.throttles.loginIp.assertAllowed(ctx.ip);
-      verified = await webauthn.verifyPasswordless(details.uid, input, this.deps.now());
-      // The credential names the user; a disabled account gets the same answer as a failed assertion.
-      const user = await this.deps.users.findById(verified.userId);
-      if (!user || user.disabled) throw new AppError('webauthn_failed');
+      // Counted per IP before the assertion is checked; a verified passkey gets the point back.
+      verified = await this.deps.loginGuard.passkey(ctx, async () => {
+        const v = await webauthn.verifyPasswordless(details.uid, input, this.deps.now());
+        // The credential names the user; a disabled account gets the same answer as a failed assertion.
+        const user = await this.deps.users.findById(v.userId);
+        if (!user || user.disabled) throw new AppError('webauthn_failed');
+        return v;
+      });
     } catch (err) {
       if (err instanceof AppError && (err.code === 'webauthn_failed' || err.code === 'challenge_expired')) {
-        await this.deps.throttles.loginIp.fail(ctx.ip);
-        await this.deps.audit.record({ type: 'login.passkey', outcome: 'failure', clientId: String(details.params.client_id), ip: ctx.ip, details: { reason: err.code } });
+        await this.deps.audit.record({ type: 'login.passkey', outcome: 'failure', clientId, ip: ctx.ip, details: { reason: err.code } });
       }
       throw err;
     }
-    await this.deps.audit.record({ type: 'login.passkey', outcome: 'success', userId: verified.userId, clientId: String(details.params.client_id), ip: ctx.ip });
+    await this.deps.audit.record({ type: 'login.passkey', outcome: 'success', userId: verified.userId, clientId, ip: ctx.ip });
+    // Known browser: remembered after the verified first factor (see password()).
+    await this.deps.knownBrowsers.remember(ctx, verified.userId);
     return this.afterMethod(ctx, details, verified.userId, verified.method);
   }
 
@@ -176,29 +178,24 @@ export class SignInFlow {
 
   /** Password step. Returns where to send the browser next. */
   async password(ctx: Context, details: InteractionDetails, email: string, password: string): Promise<string> {
-    const { throttles, audit } = this.deps;
+    const { loginGuard, audit } = this.deps;
     const account = normaliseEmail(email);
-    const ip = ctx.ip;
     const clientId = String(details.params.client_id);
-    await throttles.loginIp.assertAllowed(ip);
-    await throttles.loginAccount.assertAllowed(account);
-    await throttles.loginAccountIp.assertAllowed(`${account}|${ip}`);
     let verified;
     try {
-      verified = await this.deps.password.verify(email, password, this.nowSeconds());
+      // Counted on every sign-in throttle before the hash is checked (security/login-guard.ts).
+      verified = await loginGuard.password(ctx, account, () => this.deps.password.verify(email, password, this.nowSeconds()));
     } catch (err) {
       if (err instanceof AppError && err.code === 'invalid_credentials') {
-        await Promise.all([
-          throttles.loginIp.fail(ip),
-          throttles.loginAccount.fail(account),
-          throttles.loginAccountIp.fail(`${account}|${ip}`),
-        ]);
-        await audit.record({ type: 'login.password', outcome: 'failure', clientId, ip, details: { email: account } });
+        await audit.record({ type: 'login.password', outcome: 'failure', clientId, ip: ctx.ip, details: { email: account } });
       }
       throw err;
     }
-    await throttles.loginAccountIp.reset(`${account}|${ip}`);
-    await audit.record({ type: 'login.password', outcome: 'success', userId: verified.user.id, clientId, ip });
+    await audit.record({ type: 'login.password', outcome: 'success', userId: verified.user.id, clientId, ip: ctx.ip });
+    // Known browser: remembered right after the verified password, not at the end of the sign-in. It only
+    // exempts this browser from the per-account password throttles (it keeps its own per-account+device
+    // limit); second factors keep their throttles, so a browser that knows the password gains nothing more.
+    await this.deps.knownBrowsers.remember(ctx, verified.user.id);
     const authCtx = await this.deps.authContexts.addMethod(details.uid, verified.user.id, verified.method);
     return this.advance(ctx, details, authCtx);
   }
@@ -221,10 +218,8 @@ export class SignInFlow {
     if (!sctx || sctx.accountId !== session.accountId) return null;
     // Keep only methods still valid for the level asked for; if the password is not among them, the user
     // signs in again from the password step.
-    const { req, levels, policy } = await this.evaluate(details);
-    const rule = levels.filter((l) => l.level >= req.level).sort((a, b) => a.level - b.level)[0];
-    const maxAgeParam = Number(details.params.max_age);
-    const since = this.nowSeconds() - Math.min(rule?.maxAgeSeconds ?? 0, policy.max_age_seconds ?? Number.POSITIVE_INFINITY, Number.isFinite(maxAgeParam) ? maxAgeParam : Number.POSITIVE_INFINITY);
+    const { req } = await this.evaluate(details, sctx.accountId);
+    const since = freshSince(req, this.nowSeconds());
     const carried = { accountId: sctx.accountId, methods: sctx.methods.filter((m) => m.at >= since) };
     if (!carried.methods.some((m) => m.kind === 'password' || (m.kind === 'webauthn' && m.userVerified))) return null;
     await this.deps.authContexts.set(details.uid, carried);
@@ -233,14 +228,15 @@ export class SignInFlow {
 
   /** Finishes when the reached level is enough, otherwise sends the user to the next factor. */
   async advance(ctx: Context, details: InteractionDetails, authCtx: AuthContext): Promise<string> {
-    const { req, policy, levels, offer, now } = await this.target(details, authCtx);
+    const { req, methods, offer, now } = await this.target(details, authCtx);
     if (req.unmet) return this.unmet(ctx, details, authCtx);
-    const acr = tokenAcr(levels, req, authCtx.methods, now, policy);
-    if (acr) return this.finish(ctx, details, authCtx, acr);
+    const reached = decide(req, methods, now);
+    if (reached) return this.finish(ctx, details, { ...authCtx, methods }, reached);
     if (offer.length > 0) return `/interaction/${details.uid}/factor`;
-    // Cannot reach the level. A client may accept the lower level reached for voluntary requests.
-    const lower = policy.allow_lower_acr && !req.essential ? strongestHeld(levels, authCtx.methods, now, policy) : undefined;
-    if (lower) return this.finish(ctx, details, authCtx, lower, { stepwise_lower: true });
+    // Cannot reach the level. A client may accept a lower level for voluntary requests — never below the
+    // floor (its minimum and the account's demand), so a two-factor account never leaves with a password.
+    const lower = decide(req, methods, now, { allowLower: true });
+    if (lower) return this.finish(ctx, details, { ...authCtx, methods }, lower);
     if ((await this.enrollableFactors(details, authCtx)).length > 0) return `/interaction/${details.uid}/enroll`;
     return this.unmet(ctx, details, authCtx);
   }
@@ -251,15 +247,14 @@ export class SignInFlow {
    * needs only the password (NIST 800-63B-4 §4.1.2.1). Accounts that already have MFA use /account.
    */
   async enrollableFactors(details: InteractionDetails, authCtx: AuthContext): Promise<SecondFactorKind[]> {
-    const { req, policy, levels, now } = await this.target(details, authCtx);
-    if (!policy.enroll_on_unmet || req.unmet) return [];
-    const { factors } = await this.deps.factorService.enrolled(authCtx.accountId);
-    if (factors.length > 0) return [];
-    if (!authCtx.methods.some((m) => m.kind === 'password' && m.at >= now - 600)) return [];
-    const rule = levels.filter((l) => l.level >= req.level).sort((a, b) => a.level - b.level)[0];
+    const { req, account, methods, now } = await this.target(details, authCtx);
+    if (!req.policy.enroll_on_unmet || req.unmet) return [];
+    if (account.activeFactorIds.size > 0) return [];
+    if (!methods.some((m) => m.kind === 'password' && m.at >= now - 600)) return [];
+    const rule = ruleFor(req);
     if (!rule) return [];
     const candidates = (['webauthn', 'totp'] as const).map((k) => ({ kind: k, category: this.registry[k].info.category, phishingResistant: this.registry[k].info.phishingResistant }));
-    return usefulFactors(rule, authCtx.methods, candidates, now, policy).map((c) => c.kind as SecondFactorKind);
+    return usefulFactors(rule, methods, candidates, now, req.policy).map((c) => c.kind as SecondFactorKind);
   }
 
   /** The user cannot reach the required level with what they have enrolled (OpenID Connect Unmet Authentication Requirements 1.0). */
@@ -280,13 +275,15 @@ export class SignInFlow {
     );
   }
 
-  async finish(ctx: Context, details: InteractionDetails, authCtx: AuthContext, acr: string, extras: StepwiseLoginExtras = {}): Promise<string> {
+  async finish(ctx: Context, details: InteractionDetails, authCtx: AuthContext, decision: Decision): Promise<string> {
+    const { acr } = decision;
+    const extras: StepwiseLoginExtras = decision.lowered ? { stepwise_lower: true } : {};
     // auth_time is this (latest) active authentication; the methods with their own times travel along so the
     // policy check can persist them for the session (see oidc/policy.ts).
     const login: Record<string, unknown> & StepwiseLoginExtras = {
       accountId: authCtx.accountId,
       acr,
-      amr: amrFor(authCtx.methods),
+      amr: decision.amr,
       ts: this.nowSeconds(),
       remember: true,
       stepwise: authCtx,

@@ -10,7 +10,10 @@ import type { ClientsRepo } from '../store/repos/clients.js';
 import { errors } from 'oidc-provider';
 import { AppError, guardStore } from '../errors/index.js';
 
-/** A store outage inside oidc-provider becomes `temporarily_unavailable` (HTTP 503), not a 500 server_error. */
+/**
+ * A store outage inside oidc-provider becomes `temporarily_unavailable` (HTTP 503), not a 500 server_error.
+ * Every other error — notably oidc-provider's own `InvalidGrant` from a replayed `consume` — passes unchanged.
+ */
 export class StoreUnavailableError extends errors.OIDCProviderError {
   constructor(cause?: unknown) {
     super(503, 'temporarily_unavailable', { cause });
@@ -37,6 +40,21 @@ function withOutageMapping(adapter: Adapter): Adapter {
 }
 
 const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+
+/**
+ * Single-use grant sources. oidc-provider checks `consumed` and then consumes in two steps, so two parallel
+ * token requests with one code (or one refresh token) both pass the check. `consume` is therefore
+ * conditional in the store: the request that does not flip `consumed` gets `invalid_grant`, and — RFC 6749
+ * §4.1.2, RFC 9700 §4.14.2 — everything issued under the grant is revoked, the grant included, so tokens
+ * the winning request is still issuing die with it.
+ */
+const SINGLE_USE: Record<string, string> = {
+  AuthorizationCode: 'authorization code already used',
+  RefreshToken: 'refresh token already used',
+  DeviceCode: 'device code already used',
+  BackchannelAuthenticationRequest: 'backchannel authentication request already used',
+  PreAuthorizedCode: 'pre-authorized code already used',
+};
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 export class SqlAdapter implements Adapter {
@@ -76,7 +94,13 @@ export class SqlAdapter implements Adapter {
     return this.findWhere({ user_code: userCode });
   }
   async consume(id: string) {
-    await guardStore(() => this.db('oidc_payloads').where({ model: this.name, id }).update({ consumed_at: Date.now() }));
+    const where = { model: this.name, id };
+    const updated = await guardStore(() => this.db('oidc_payloads').where(where).whereNull('consumed_at').update({ consumed_at: Date.now() }));
+    const replayed = SINGLE_USE[this.name];
+    if (updated === 1 || !replayed) return;
+    const row = (await guardStore(() => this.db('oidc_payloads').where(where).first('grant_id'))) as { grant_id: string | null } | undefined;
+    if (row?.grant_id) await this.revokeGrant(row.grant_id);
+    throw new errors.InvalidGrant(replayed);
   }
   async destroy(id: string) {
     await guardStore(() => this.db('oidc_payloads').where({ model: this.name, id }).del());
@@ -84,14 +108,19 @@ export class SqlAdapter implements Adapter {
   async revokeByGrantId(grantId: string) {
     await guardStore(() => this.db('oidc_payloads').where({ grant_id: grantId }).del());
   }
+  /** Every artifact issued under the grant, and the grant itself. */
+  private async revokeGrant(grantId: string) {
+    await guardStore(() => this.db('oidc_payloads').where({ grant_id: grantId }).orWhere({ model: 'Grant', id: grantId }).del());
+  }
 
   static async sweep(db: Db) {
     await db('oidc_payloads').whereNotNull('expires_at').andWhere('expires_at', '<', Date.now()).del();
   }
 }
 
-// Marks a hash as consumed only if it still exists, so a late consume never recreates an expired key without TTL.
-const CONSUME_SCRIPT = `if redis.call('exists', KEYS[1]) == 1 then return redis.call('hset', KEYS[1], 'consumed', ARGV[1]) end return 0`;
+// Marks a hash as consumed only if it still exists (a late consume never recreates an expired key without TTL)
+// and is not consumed yet: 1 = this call consumed it, 0 = already consumed, -1 = gone.
+const CONSUME_SCRIPT = `if redis.call('exists', KEYS[1]) == 0 then return -1 end return redis.call('hsetnx', KEYS[1], 'consumed', ARGV[1])`;
 
 export class RedisAdapter implements Adapter {
   constructor(
@@ -156,7 +185,17 @@ export class RedisAdapter implements Adapter {
     return id ? this.find(id) : undefined;
   }
   async consume(id: string) {
-    await guardStore(() => this.redis.eval(CONSUME_SCRIPT, 1, this.key(id), String(nowSeconds())));
+    const key = this.key(id);
+    const result = Number(await guardStore(() => this.redis.eval(CONSUME_SCRIPT, 1, key, String(nowSeconds()))));
+    const replayed = SINGLE_USE[this.name];
+    if (result === 1 || !replayed) return;
+    const raw = await guardStore(() => this.redis.hget(key, 'payload'));
+    const grantId = raw ? (JSON.parse(raw) as AdapterPayload).grantId : undefined;
+    if (grantId) {
+      await this.revokeByGrantId(grantId);
+      await guardStore(() => this.redis.del(`${this.prefix}Grant:${grantId}`));
+    }
+    throw new errors.InvalidGrant(replayed);
   }
   async destroy(id: string) {
     await guardStore(() => this.redis.del(this.key(id)));
@@ -192,9 +231,11 @@ export class ClientAdapter implements Adapter {
   async revokeByGrantId() {}
 }
 
-export function adapterFactory(opts: { db: Db; redis?: Redis; clients: ClientsRepo; prefix?: string }) {
+/** `decorate` wraps a model's adapter (grant epoch, refresh decay) inside the outage mapping, so its own store reads map to 503 too. */
+export function adapterFactory(opts: { db: Db; redis?: Redis; clients: ClientsRepo; prefix?: string; decorate?: (name: string, adapter: Adapter) => Adapter }) {
+  const decorate = opts.decorate ?? ((_name: string, adapter: Adapter) => adapter);
   return (name: string): Adapter => {
     if (name === 'Client') return withOutageMapping(new ClientAdapter(opts.clients));
-    return withOutageMapping(opts.redis ? new RedisAdapter(name, opts.redis, opts.prefix) : new SqlAdapter(name, opts.db));
+    return withOutageMapping(decorate(name, opts.redis ? new RedisAdapter(name, opts.redis, opts.prefix) : new SqlAdapter(name, opts.db)));
   };
 }

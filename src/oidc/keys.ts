@@ -12,6 +12,9 @@ import { guardStore } from '../errors/index.js';
 const generateKeyPair = promisify(generateKeyPairCb);
 const RETIRED_KEY_GRACE_MS = 24 * 3600 * 1000;
 
+/** SecretBox context of a signing key's private JWK (also used by encryption-key rotation). */
+export const jwkContext = (kid: string): string => `jwk:${kid}`;
+
 export type PrivateJwk = Record<string, unknown> & { kid: string; kty: string; alg: string; use: 'sig' };
 
 async function newRsaJwk(): Promise<PrivateJwk> {
@@ -38,7 +41,7 @@ export class SigningKeys {
     const active = rows.filter((r) => r.retired_at === null);
     const retired = rows.filter((r) => r.retired_at !== null);
     return [...active, ...retired].map(
-      (r) => JSON.parse(this.box.decryptString(r.jwk_enc as string, `jwk:${r.kid}`)) as PrivateJwk,
+      (r) => JSON.parse(this.box.decryptString(r.jwk_enc as string, jwkContext(r.kid as string))) as PrivateJwk,
     );
   }
 
@@ -63,7 +66,7 @@ export class SigningKeys {
   }
 
   private row(jwk: PrivateJwk, now = Date.now()) {
-    return { kid: jwk.kid, alg: jwk.alg, jwk_enc: this.box.encrypt(JSON.stringify(jwk), `jwk:${jwk.kid}`), created_at: now, retired_at: null };
+    return { kid: jwk.kid, alg: jwk.alg, jwk_enc: this.box.encrypt(JSON.stringify(jwk), jwkContext(jwk.kid)), created_at: now, retired_at: null };
   }
 
   private async insert(jwk: PrivateJwk) {

@@ -2,15 +2,15 @@
  * Step-up inside oidc-provider's interaction policy: the `login` prompt gets a `stepwise_level` check that
  * compares what the request needs (client minimum, acr_values, claims acr, max age per level) with what the
  * session holds now. It replaces the built-in essential_acr(s) checks, which test exact membership instead
- * of "at least this level". When the session suffices, the check also sets the session's acr/amr to what
+ * of "at least this level". The requirement and the acr/amr come from policy/requirement.ts, the same rule the
+ * sign-in flow uses. When the session suffices, the check also sets the session's acr/amr to what
  * holds for *this* request, so a token never reports a level that has expired (node-oidc-provider #190).
  */
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AuthContext, AuthContextStore } from '../interactions/auth-context.js';
 import type { LevelRule } from '../policy/levels.js';
-import { amrFor } from '../policy/levels.js';
-import { readClientPolicy, type ClientPolicy } from '../policy/client-policy.js';
-import { countedMethods, levelsFor, requirement, strongestHeld, tokenAcr, type Requirement } from '../policy/decision.js';
+import type { AccountAssurance } from '../factors/assurance.js';
+import { assuranceRequirement, decide, liveMethods, type AssuranceRequirement } from '../policy/requirement.js';
 
 const { Check, base } = interactionPolicy;
 
@@ -26,24 +26,25 @@ export interface StepwiseLoginExtras {
 export interface PolicyDeps {
   levels: LevelRule[];
   sessions: AuthContextStore;
+  /**
+   * The methods behind each authentication event, keyed `<session uid>:<auth_time>`, kept as long as a
+   * refresh chain may live: refreshes re-derive acr/amr from them (oidc/refresh-decay.ts).
+   */
+  events: AuthContextStore;
+  accounts: (accountId: string) => Promise<AccountAssurance>;
   now: () => number;
 }
 
-interface Evaluation {
-  policy: ClientPolicy;
-  levels: LevelRule[];
-  req: Requirement;
-}
+export const eventKey = (sessionUid: string, authTime: number) => `${sessionUid}:${authTime}`;
 
-function evaluate(ctx: KoaContextWithOIDC, base: LevelRule[]): Evaluation {
-  const policy = readClientPolicy(ctx.oidc.client as unknown as Record<string, unknown>);
-  const levels = levelsFor(base, policy);
-  const claims = ctx.oidc.claims as { id_token?: { acr?: { essential?: boolean; value?: string; values?: string[] } | null } };
-  const req = requirement(levels, policy, {
-    acrValues: typeof ctx.oidc.params?.acr_values === 'string' ? ctx.oidc.params.acr_values : undefined,
-    claimsAcr: claims?.id_token?.acr ?? null,
+/** The one requirement for this authorization request (raw parameters: a request object / PAR is merged in). */
+function requirementOf(ctx: KoaContextWithOIDC, levels: LevelRule[], account?: AccountAssurance): AssuranceRequirement {
+  return assuranceRequirement({
+    levels,
+    client: ctx.oidc.client as unknown as Record<string, unknown>,
+    params: ctx.oidc.params ?? {},
+    demands: account?.demands ?? [],
   });
-  return { policy, levels, req };
 }
 
 const sameSet = (a: string[] | undefined, b: string[]) => !!a && a.length === b.length && a.every((x) => b.includes(x));
@@ -62,15 +63,19 @@ export function buildInteractionPolicy(deps: PolicyDeps) {
       async (ctx: KoaContextWithOIDC) => {
         const { oidc } = ctx;
         const session = oidc.session;
-        const { policy: clientPolicy, levels, req } = evaluate(ctx, deps.levels);
-        if (req.unmet || !session?.accountId) return Check.REQUEST_PROMPT;
+        if (!session?.accountId) return Check.REQUEST_PROMPT;
+        const account = await deps.accounts(session.accountId);
+        const req = requirementOf(ctx, deps.levels, account);
+        if (req.unmet) return Check.REQUEST_PROMPT;
         const login = oidc.result?.login as (Record<string, unknown> & StepwiseLoginExtras) | undefined;
         let sctx: AuthContext | null = null;
         if (login?.stepwise && login.stepwise.accountId === session.accountId) {
           // Just authenticated: this is the session's new context. Persist it under the session (whose uid
-          // only exists from this resume on), so later requests see per-method times.
+          // only exists from this resume on), so later requests see per-method times, and as this
+          // authentication event, so refresh tokens issued from it decay by the same rule.
           sctx = login.stepwise;
           await deps.sessions.set(session.uid, sctx);
+          if (session.loginTs) await deps.events.set(eventKey(session.uid, session.loginTs), sctx);
         } else {
           sctx = await deps.sessions.get(session.uid);
         }
@@ -78,23 +83,18 @@ export function buildInteractionPolicy(deps: PolicyDeps) {
         const now = Math.floor(deps.now() / 1000);
         // max_age on our clock as well (the built-in check uses the wall clock): freshness and level are
         // judged against the same time source.
-        const maxAge = Number(oidc.params?.max_age);
-        if (Number.isFinite(maxAge) && !login && (session.loginTs ?? 0) < now - maxAge) return Check.REQUEST_PROMPT;
-        let acr = tokenAcr(levels, req, sctx.methods, now, clientPolicy);
-        if (!acr && login?.stepwise_lower && clientPolicy.allow_lower_acr && !req.essential) {
-          acr = strongestHeld(levels, sctx.methods, now, clientPolicy);
-        }
-        if (!acr) return Check.REQUEST_PROMPT;
-        const rule = levels.find((l) => l.acr === acr)!;
-        const ruleMaxAge = Math.min(rule.maxAgeSeconds, clientPolicy.max_age_seconds ?? Number.POSITIVE_INFINITY);
-        const backing = countedMethods(sctx.methods, clientPolicy).filter((m) => m.at >= now - ruleMaxAge);
-        const amr = amrFor(backing);
-        if (session.acr !== acr) session.acr = acr;
-        if (!sameSet(session.amr, amr)) session.amr = amr;
+        if (req.maxAgeSeconds !== undefined && !login && (session.loginTs ?? 0) < now - req.maxAgeSeconds) return Check.REQUEST_PROMPT;
+        // A lower acr is accepted only from the sign-in that just offered the user everything they have,
+        // never from a stored session, and never below the floor (client minimum and account demand).
+        const decision = decide(req, liveMethods(sctx.methods, account.activeFactorIds), now, { allowLower: Boolean(login?.stepwise_lower) });
+        if (!decision) return Check.REQUEST_PROMPT;
+        if (session.acr !== decision.acr) session.acr = decision.acr;
+        if (!sameSet(session.amr, decision.amr)) session.amr = decision.amr;
         return Check.NO_NEED_TO_PROMPT;
       },
       (ctx: KoaContextWithOIDC) => {
-        const { req } = evaluate(ctx, deps.levels);
+        // Request-only view for the hosted pages (the flow adds the account's demand itself).
+        const req = requirementOf(ctx, deps.levels);
         return { stepwise_required_level: req.level, stepwise_unmet: req.unmet, stepwise_essential: req.essential };
       },
     ),

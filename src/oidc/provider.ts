@@ -6,6 +6,7 @@ import type { Views } from '../http/views.js';
 import type { PrivateJwk } from './keys.js';
 import { ERRORS } from '../errors/index.js';
 import { clientPolicySchema } from '../policy/client-policy.js';
+import { discoveryLevels, type LevelRule } from '../policy/levels.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -13,7 +14,7 @@ export interface ProviderDeps {
   views: Views;
   jwks: PrivateJwk[];
   adapter: (name: string) => NonNullable<Configuration['adapter']> extends infer A ? (A extends (...args: never[]) => infer R ? R : never) : never;
-  acrValues: string[];
+  levels: LevelRule[];
   policy?: interactionPolicy.Prompt[];
 }
 
@@ -28,7 +29,9 @@ export function createProvider(deps: ProviderDeps): Provider {
   const configuration: Configuration = {
     adapter: deps.adapter as Configuration['adapter'],
     jwks: { keys: deps.jwks as never },
-    acrValues: deps.acrValues,
+    acrValues: deps.levels.map((l) => l.acr),
+    // Each level's max age, so resource servers (stepwise/rs) can tell when an acr no longer holds.
+    discovery: { stepwise_acr_levels: discoveryLevels(deps.levels) },
     responseTypes: ['code'],
     claims: {
       // acr, amr and auth_time are requested implicitly by `openid`, so every ID token carries them.
@@ -83,7 +86,10 @@ export function createProvider(deps: ProviderDeps): Provider {
       Interaction: 3600,
       Session: config.sessionTtlSeconds,
       Grant: config.sessionTtlSeconds,
-      RefreshToken: 14 * 24 * 3600,
+      // Sliding 14 days, but never past the chain's absolute lifetime counted from its first issue (iiat):
+      // rotation does not restart the clock.
+      RefreshToken: (_ctx, token) =>
+        Math.max(1, Math.min(14 * 24 * 3600, config.refreshTokenMaxLifetimeSeconds - (token as unknown as { totalLifetime(): number }).totalLifetime())),
       ClientCredentials: 600,
       DeviceCode: 600,
       BackchannelAuthenticationRequest: 600,
@@ -91,8 +97,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     issueRefreshToken: async (_ctx, client, code) =>
       client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
     rotateRefreshToken: true,
-    // RFC 9470 §6: access tokens (introspection, JWT) carry the authentication event they stem from.
-    // Refresh keeps the original values: a refreshed token never claims a newer or stronger authentication.
+    // RFC 9470 §6: access tokens (introspection, JWT) carry the authentication event they stem from. After a
+    // refresh, acr/amr are what that event still holds now (oidc/refresh-decay.ts); auth_time stays original.
     async extraTokenClaims(ctx, token) {
       if (token.kind !== 'AccessToken') return undefined;
       const source = (ctx.oidc.entities.AuthorizationCode ?? ctx.oidc.entities.RefreshToken) as
@@ -109,7 +115,9 @@ export function createProvider(deps: ProviderDeps): Provider {
       const { client, session, params } = ctx.oidc;
       if (!client || !session?.accountId) return undefined;
       const grantId = (ctx.oidc.result?.consent as { grantId?: string } | undefined)?.grantId ?? session.grantIdFor(client.clientId);
-      if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+      const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+      // A grant can be gone (its user's tokens were ended, oidc/grant-epoch.ts): first-party clients get a new one.
+      if (existing) return existing;
       // First-party clients are trusted by the operator: grant what they ask for without a consent screen.
       if ((client as unknown as { first_party?: boolean }).first_party) {
         const grant = new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
@@ -144,6 +152,6 @@ export function createProvider(deps: ProviderDeps): Provider {
   };
 
   const provider = new Provider(config.issuer, configuration);
-  provider.proxy = config.trustProxy;
+  provider.proxy = config.trustProxy !== false;
   return provider;
 }

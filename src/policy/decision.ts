@@ -11,13 +11,21 @@ export interface Requested {
   acrValues?: string;
   /** claims.id_token.acr from the claims parameter. */
   claimsAcr?: { essential?: boolean; value?: string; values?: string[] } | null;
-  /** Level the risk engine demands (0 when it demands nothing). */
-  riskLevel?: number;
+  /**
+   * Level demanded regardless of the request: the account's own demand (a second factor enrolled → two),
+   * later the risk engine's and the enforcement policy's. 0 when nothing is demanded. Never lowered.
+   */
+  demandLevel?: number;
 }
 
 export interface Requirement {
-  /** Minimum level the token must reflect. */
+  /** Level the authentication must reach (the token's acr is then the strongest accepted value held). */
   level: number;
+  /**
+   * The part of `level` that nothing may lower: the client minimum and every demand. A client's
+   * allow_lower_acr lowers only what the request asked for, down to this floor.
+   */
+  floor: number;
   /** acr names this request accepts, strongest first. */
   accepted: string[];
   /** The request made acr essential (claims parameter): never downgrade, never report an unrequested acr. */
@@ -43,8 +51,9 @@ export function levelOf(levels: LevelRule[], acr: string | undefined): number | 
 }
 
 /**
- * Required level = max(client minimum, lowest acceptable requested acr, risk demand). acr_values are
- * "at least one of": the lowest known value is the bar. Unknown voluntary values are ignored.
+ * Required level = max(client minimum, lowest acceptable requested acr, demands). acr_values are
+ * "at least one of": the lowest known value is the bar. Unknown voluntary values are ignored. Callers
+ * go through policy/requirement.ts, which parses the raw request once for every path.
  */
 export function requirement(levels: LevelRule[], policy: ClientPolicy, req: Requested): Requirement {
   const clientMin = levelOf(levels, policy.min_acr) ?? 1;
@@ -55,15 +64,18 @@ export function requirement(levels: LevelRule[], policy: ClientPolicy, req: Requ
   const known = requestedNames.filter((n) => levelOf(levels, n) !== undefined);
   let unmet = essential && known.length === 0;
   const requestedMin = known.length ? Math.min(...known.map((n) => levelOf(levels, n)!)) : 1;
-  const level = Math.max(clientMin, requestedMin, req.riskLevel ?? 0, 1);
+  const floor = Math.max(clientMin, req.demandLevel ?? 0, 1);
+  const level = Math.max(floor, requestedMin);
+  // Strongest first; for essential requests only the values the RP listed, at or above the client minimum.
+  // A demand raises what must be *reached* (level), not which listed value may be reported: an RP that
+  // insists on exactly loa1 gets loa1 from a two-factor sign-in, which is true.
   const accepted = essential
-    ? known.filter((n) => levelOf(levels, n)! >= level)
+    ? known.filter((n) => levelOf(levels, n)! >= clientMin)
     : levels.filter((l) => l.level >= level).map((l) => l.acr);
-  // Strongest first; for essential requests only the values the RP listed.
   accepted.sort((a, b) => levelOf(levels, b)! - levelOf(levels, a)!);
   // Essential values all below the client minimum can never be issued.
   if (essential && accepted.length === 0) unmet = true;
-  return { level, accepted, essential, unmet };
+  return { level, floor, accepted, essential, unmet };
 }
 
 /** Methods that count for a client: allowed kinds only (the password is always allowed). */
@@ -72,14 +84,23 @@ export function countedMethods(methods: VerifiedMethod[], policy: ClientPolicy):
   return allowed ? methods.filter((m) => m.kind === 'password' || (allowed as string[]).includes(m.kind)) : methods;
 }
 
+/** How long a reached level stays valid for this client: the level's max age, capped by the client policy. */
+export function levelMaxAge(rule: LevelRule, policy: ClientPolicy): number {
+  return Math.min(rule.maxAgeSeconds, policy.max_age_seconds ?? Number.POSITIVE_INFINITY);
+}
+
+/** The counted methods verified within `rule`'s max age: what backs that level now. */
+export function backingMethods(rule: LevelRule, methods: VerifiedMethod[], nowSeconds: number, policy: ClientPolicy): VerifiedMethod[] {
+  const since = nowSeconds - levelMaxAge(rule, policy);
+  return countedMethods(methods, policy).filter((m) => m.at >= since);
+}
+
 /**
  * A level is held now when the methods verified within its max age satisfy it: a level reached at T counts
  * only until T + max age, so an elevated level never lives on through the SSO cookie.
  */
 export function holds(rule: LevelRule, methods: VerifiedMethod[], nowSeconds: number, policy: ClientPolicy): boolean {
-  const maxAge = Math.min(rule.maxAgeSeconds, policy.max_age_seconds ?? Number.POSITIVE_INFINITY);
-  const fresh = countedMethods(methods, policy).filter((m) => m.at >= nowSeconds - maxAge);
-  return satisfies(rule, fresh);
+  return satisfies(rule, backingMethods(rule, methods, nowSeconds, policy));
 }
 
 /** Highest level the methods hold now, 0 when none. */
@@ -95,9 +116,9 @@ export function tokenAcr(levels: LevelRule[], req: Requirement, methods: Verifie
   });
 }
 
-/** The strongest acr held now regardless of what was requested (for allow_lower_acr downgrades). */
-export function strongestHeld(levels: LevelRule[], methods: VerifiedMethod[], nowSeconds: number, policy: ClientPolicy): string | undefined {
-  return [...levels].sort((a, b) => b.level - a.level).find((l) => holds(l, methods, nowSeconds, policy))?.acr;
+/** The strongest acr held now at or above `minLevel`, regardless of what was requested (allow_lower_acr). */
+export function strongestHeld(levels: LevelRule[], methods: VerifiedMethod[], nowSeconds: number, policy: ClientPolicy, minLevel = 1): string | undefined {
+  return [...levels].sort((a, b) => b.level - a.level).find((l) => l.level >= minLevel && holds(l, methods, nowSeconds, policy))?.acr;
 }
 
 export interface CandidateFactor {
@@ -112,8 +133,7 @@ export interface CandidateFactor {
  * only phishing-resistant ones when the level needs phishing resistance and none was verified yet.
  */
 export function usefulFactors(rule: LevelRule, methods: VerifiedMethod[], candidates: CandidateFactor[], nowSeconds: number, policy: ClientPolicy): CandidateFactor[] {
-  const maxAge = Math.min(rule.maxAgeSeconds, policy.max_age_seconds ?? Number.POSITIVE_INFINITY);
-  const fresh = countedMethods(methods, policy).filter((m) => m.at >= nowSeconds - maxAge);
+  const fresh = backingMethods(rule, methods, nowSeconds, policy);
   const allowed = countedMethods(candidates.map((c) => ({ ...c, amr: [], userVerified: false, at: nowSeconds })), policy);
   if (!satisfies(rule, [...fresh, ...allowed])) return [];
   const needsPR = rule.phishingResistant && !fresh.some((m) => m.phishingResistant);

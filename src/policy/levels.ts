@@ -42,11 +42,36 @@ export function highestReached(levels: LevelRule[], methods: VerifiedMethod[]): 
   return [...levels].sort((a, b) => b.level - a.level).find((r) => satisfies(r, methods));
 }
 
-/** RFC 8176 amr for a set of methods; `mfa` when two or more distinct factors were verified. */
+/**
+ * RFC 8176 amr for a set of methods. `mfa` exactly when the methods count as two factors for the level
+ * table (factorStrength ≥ 2: two categories, or a user-verified passkey), so an RP that checks `amr` for
+ * `mfa` and one that checks `acr` for loa2 always get the same answer.
+ */
 export function amrFor(methods: VerifiedMethod[]): string[] {
   const values = new Set<string>();
   for (const m of methods) for (const v of m.amr) values.add(v);
-  const distinctFactors = new Set(methods.map((m) => `${m.kind}:${m.category}`)).size;
-  if (distinctFactors >= 2 && new Set(methods.map((m) => m.category)).size >= 2) values.add('mfa');
+  if (factorStrength(methods) >= 2) values.add('mfa');
   return [...values];
+}
+
+/**
+ * amr for a token whose acr is `rule`: the methods backing it, where a one-factor level names only the
+ * primary methods (password, passkey) and never `mfa` — a decayed loa1 reports what loa1 rests on.
+ */
+export function amrForLevel(rule: LevelRule, methods: VerifiedMethod[]): string[] {
+  if (rule.minFactors >= 2) return amrFor(methods);
+  return amrFor(methods.filter((m) => m.kind === 'password' || m.kind === 'webauthn')).filter((v) => v !== 'mfa');
+}
+
+/** The level table in the shape resource servers read it (discovery `stepwise_acr_levels`, `stepwise/rs`). */
+export function discoveryLevels(levels: LevelRule[]): Record<string, { level: number; max_age: number }> {
+  return Object.fromEntries(levels.map((l) => [l.acr, { level: l.level, max_age: l.maxAgeSeconds }]));
+}
+
+/** `stepwise/rs` options for this IdP's own level table. */
+export function rsLevels(levels: LevelRule[]): { levels: Record<string, number>; maxAges: Record<string, number> } {
+  return {
+    levels: Object.fromEntries(levels.map((l) => [l.acr, l.level])),
+    maxAges: Object.fromEntries(levels.map((l) => [l.acr, l.maxAgeSeconds])),
+  };
 }

@@ -23,8 +23,31 @@ export interface TokenAuthentication {
 
 export type CheckResult = { ok: true } | { ok: false; status: 401; wwwAuthenticate: string; error: string };
 
-/** Stepwise's default level order; pass your own if the IdP's table is customised. */
+/** Stepwise's default level order; pass your own (or `levelsFromDiscovery`) if the IdP's table is customised. */
 export const DEFAULT_ACR_LEVELS: Record<string, number> = { loa1: 1, loa2: 2, phr: 3 };
+
+/**
+ * How long each level stays valid after the authentication (seconds), Stepwise's defaults. An access token
+ * whose acr is older than its level's max age no longer proves that level: it counts as the highest lower
+ * level still within its own max age. Checked by default, whether or not a route passes `maxAge`.
+ */
+export const DEFAULT_ACR_MAX_AGES: Record<string, number> = { loa1: 14 * 24 * 3600, loa2: 12 * 3600, phr: 15 * 60 };
+
+/** The IdP's level table as published in discovery (`stepwise_acr_levels`), for `checkAuthentication` options. */
+export function levelsFromDiscovery(metadata: { stepwise_acr_levels?: Record<string, { level: number; max_age: number }> }): {
+  levels: Record<string, number>;
+  maxAges: Record<string, number>;
+} {
+  const table = metadata.stepwise_acr_levels;
+  if (!table || typeof table !== 'object') return { levels: DEFAULT_ACR_LEVELS, maxAges: DEFAULT_ACR_MAX_AGES };
+  const levels: Record<string, number> = {};
+  const maxAges: Record<string, number> = {};
+  for (const [acr, v] of Object.entries(table)) {
+    if (typeof v?.level === 'number') levels[acr] = v.level;
+    if (typeof v?.max_age === 'number') maxAges[acr] = v.max_age;
+  }
+  return { levels, maxAges };
+}
 
 const quote = (v: string) => `"${v.replace(/["\\]/g, '\\$&')}"`;
 
@@ -39,19 +62,22 @@ function challenge(error: string, description: string, req: AuthenticationRequir
 export function checkAuthentication(
   token: TokenAuthentication | null | undefined,
   req: AuthenticationRequirement,
-  opts: { levels?: Record<string, number>; now?: number } = {},
+  opts: { levels?: Record<string, number>; maxAges?: Record<string, number>; now?: number } = {},
 ): CheckResult {
   if (!token || token.active === false) {
     return { ok: false, status: 401, error: 'invalid_token', wwwAuthenticate: 'Bearer error="invalid_token"' };
   }
   const table = opts.levels ?? DEFAULT_ACR_LEVELS;
+  const maxAges = opts.maxAges ?? DEFAULT_ACR_MAX_AGES;
   // Own properties only: an acr such as "constructor" must not resolve to Object.prototype members.
-  const levelOf = (acr: string | undefined) => (acr !== undefined && Object.hasOwn(table, acr) ? table[acr] : undefined);
+  const own = <T>(t: Record<string, T>, k: string | undefined) => (k !== undefined && Object.hasOwn(t, k) ? t[k] : undefined);
+  const levelOf = (acr: string | undefined) => own(table, acr);
   const now = opts.now ?? Math.floor(Date.now() / 1000);
   if (req.acrValues?.length) {
-    const have = levelOf(token.acr);
+    const held = heldAcr(token, table, maxAges, now, own);
+    const have = levelOf(held);
     const needed = Math.min(...req.acrValues.map((v) => levelOf(v) ?? Number.POSITIVE_INFINITY));
-    const exact = token.acr !== undefined && req.acrValues.includes(token.acr);
+    const exact = held !== undefined && req.acrValues.includes(held);
     if (!exact && (have === undefined || have < needed)) {
       return {
         ok: false,
@@ -70,6 +96,30 @@ export function checkAuthentication(
     };
   }
   return { ok: true };
+}
+
+/**
+ * The acr the token still proves: its own while within that level's max age since auth_time, else the
+ * highest lower level still within its max age, else none. Without auth_time a level with a max age is not
+ * proven.
+ */
+function heldAcr(
+  token: TokenAuthentication,
+  table: Record<string, number>,
+  maxAges: Record<string, number>,
+  now: number,
+  own: <T>(t: Record<string, T>, k: string | undefined) => T | undefined,
+): string | undefined {
+  const level = own(table, token.acr);
+  if (token.acr === undefined || level === undefined) return token.acr;
+  const fresh = (acr: string) => {
+    const maxAge = own(maxAges, acr);
+    return maxAge === undefined || (typeof token.auth_time === 'number' && now - token.auth_time <= maxAge);
+  };
+  if (fresh(token.acr)) return token.acr;
+  return Object.keys(table)
+    .filter((acr) => table[acr]! < level && fresh(acr))
+    .sort((a, b) => table[b]! - table[a]!)[0];
 }
 
 /** Parses an RFC 9470 challenge (client side): the acr_values and max_age to re-authorize with. */
@@ -99,13 +149,18 @@ interface KoaLike {
  */
 export function requireAuthentication(
   req: AuthenticationRequirement,
-  opts: { introspect(token: string): Promise<TokenAuthentication | null>; levels?: Record<string, number>; now?: () => number },
+  opts: {
+    introspect(token: string): Promise<TokenAuthentication | null>;
+    levels?: Record<string, number>;
+    maxAges?: Record<string, number>;
+    now?: () => number;
+  },
 ) {
   return async function stepUpGuard(ctx: KoaLike, next: () => Promise<unknown>) {
     const auth = ctx.get('authorization');
     const token = /^Bearer (\S+)$/i.exec(auth)?.[1];
     const claims = token ? await opts.introspect(token) : null;
-    const result = checkAuthentication(claims, req, { levels: opts.levels, now: opts.now ? Math.floor(opts.now() / 1000) : undefined });
+    const result = checkAuthentication(claims, req, { levels: opts.levels, maxAges: opts.maxAges, now: opts.now ? Math.floor(opts.now() / 1000) : undefined });
     if (!result.ok) {
       ctx.status = result.status;
       ctx.set('WWW-Authenticate', result.wwwAuthenticate);

@@ -1,6 +1,10 @@
 /**
- * Failure throttles (rate-limiter-flexible) on Redis, PostgreSQL or SQLite. Verification endpoints fail closed:
- * when the counter store is down, the attempt is refused with store_unavailable instead of going unthrottled.
+ * Failure throttles (rate-limiter-flexible) on Redis, PostgreSQL or SQLite, and the one way to use them:
+ * an `Attempt` counts itself on every throttle that applies *before* the secret is checked (the store's
+ * consume is atomic, so N parallel guesses get at most `points` checks), and gives the points back when the
+ * check succeeds. The consume that first exceeds a rule starts its block, so the block lasts `blockSeconds`.
+ * Verification endpoints fail closed: when the counter store is down, the attempt is refused with
+ * store_unavailable instead of going unthrottled.
  */
 import {
   RateLimiterPostgres,
@@ -21,47 +25,194 @@ export interface ThrottleRule {
   blockSeconds: number;
 }
 
+/** Growing delays for sign-ins from browsers the account has never signed in from (see `strangerDelaySeconds`). */
+export interface StrangerDelayRule {
+  /** Failures per account (window of the `loginAccount` rule) before delays start. */
+  freeFailures: number;
+  /** Delay after the first failure past `freeFailures`; it doubles with each further failure. */
+  baseSeconds: number;
+  maxSeconds: number;
+}
+
+/**
+ * Every throttling number in one table. NIST 800-63B-4 §3.2.2 caps consecutive failures per account at 100.
+ * - loginIp: password/passkey checks per client IP.
+ * - loginAccountIp: per account from one IP, for browsers not known to the account.
+ * - loginAccountDevice: per account from one known browser (it replaces account+IP, so a shared NAT address
+ *   hammered by an attacker does not lock the real user's known browser out).
+ * - loginAccount: per account from all unknown browsers together; known browsers are exempt, so an attacker
+ *   exhausting it locks out strangers only.
+ * - loginStrangerGate: one unknown-browser check per account at a time once the delays have started; a failure
+ *   closes it for the growing delay (`block`), the hold expires by itself after `durationSeconds`.
+ * - loginStrangerFailures: failed unknown-browser checks per account (counted after the check, never refuses):
+ *   sizes the delay exactly, where loginAccount also holds attempts still in flight.
+ * - factorAccount: per account and second-factor kind.
+ */
+export function defaultRules(maxFailures: number) {
+  return {
+    throttles: {
+      loginIp: { name: 'login_ip', points: 100, durationSeconds: 24 * 3600, blockSeconds: 3600 },
+      loginAccountIp: { name: 'login_account_ip', points: maxFailures, durationSeconds: 900, blockSeconds: 900 },
+      loginAccountDevice: { name: 'login_account_device', points: maxFailures, durationSeconds: 900, blockSeconds: 900 },
+      loginAccount: { name: 'login_account', points: 100, durationSeconds: 3600, blockSeconds: 3600 },
+      loginStrangerGate: { name: 'login_stranger_gate', points: 1, durationSeconds: 10, blockSeconds: 0 },
+      loginStrangerFailures: { name: 'login_stranger_failures', points: 100, durationSeconds: 3600, blockSeconds: 0 },
+      factorAccount: { name: 'factor_account', points: maxFailures, durationSeconds: 3600, blockSeconds: 900 },
+    } satisfies Record<string, ThrottleRule>,
+    strangerDelay: { freeFailures: 5, baseSeconds: 1, maxSeconds: 900 } satisfies StrangerDelayRule,
+  };
+}
+
+export type ThrottleName = keyof ReturnType<typeof defaultRules>['throttles'];
+
+/**
+ * How long unknown browsers must wait after the account's `failures`-th failure from unknown browsers:
+ * nothing for the first `freeFailures`, then base, 2·base, 4·base … capped at `maxSeconds`.
+ */
+export function strangerDelaySeconds(failures: number, rule: StrangerDelayRule): number {
+  if (!(failures > rule.freeFailures)) return 0;
+  return Math.min(rule.maxSeconds, rule.baseSeconds * 2 ** (failures - rule.freeFailures - 1));
+}
+
+/** too_many_attempts with the time until the refusing throttle lets the next attempt through. */
+export class ThrottledError extends AppError {
+  constructor(readonly retryAfterMs: number) {
+    super('too_many_attempts', retryMessage(retryAfterMs));
+  }
+}
+
+function retryMessage(ms: number): string {
+  const seconds = Math.max(1, Math.ceil(ms / 1000));
+  if (seconds < 60) return `Too many attempts. Try again in ${seconds} second${seconds === 1 ? '' : 's'}.`;
+  const minutes = Math.ceil(seconds / 60);
+  return `Too many attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`;
+}
+
+const unavailable = (err: unknown) => new AppError('store_unavailable', undefined, undefined, { cause: err });
+
+export interface ThrottleState {
+  /** Attempts counted in the current window (or while blocked). */
+  consumed: number;
+  /** Milliseconds until the window ends or the block is over. */
+  msBeforeNext: number;
+  /** True while attempts are refused. */
+  blocked: boolean;
+}
+
 export class Throttle {
   constructor(
     readonly rule: ThrottleRule,
     private readonly limiter: RateLimiterAbstract,
   ) {}
 
-  /** Throws too_many_attempts (with retry-after seconds in detail) when the key is currently blocked. */
-  async assertAllowed(key: string): Promise<void> {
-    let res: RateLimiterRes | null;
+  /**
+   * Counts one attempt, atomically in the store. Returns how many attempts the window holds with this one.
+   * @throws ThrottledError when over the limit (the first such attempt starts the block); store_unavailable.
+   */
+  async consume(key: string): Promise<number> {
     try {
-      res = await this.limiter.get(key);
+      return (await this.limiter.consume(key)).consumedPoints;
     } catch (err) {
-      throw new AppError('store_unavailable', undefined, undefined, { cause: err });
-    }
-    if (res && (res.consumedPoints > this.rule.points || res.remainingPoints <= 0) && res.msBeforeNext > 0) {
-      throw tooMany(res.msBeforeNext);
+      if (err instanceof RateLimiterRes) throw new ThrottledError(err.msBeforeNext);
+      throw unavailable(err);
     }
   }
 
-  /** Counts one failure. */
-  async fail(key: string): Promise<void> {
-    try {
-      await this.limiter.consume(key);
-    } catch (err) {
-      if (err instanceof RateLimiterRes) return; // over the limit: the next assertAllowed reports it
-      throw new AppError('store_unavailable', undefined, undefined, { cause: err });
-    }
+  /** Counts one event that already happened (never refuses); returns the window's count with it. */
+  async count(key: string): Promise<number> {
+    return (await this.call(() => this.limiter.penalty(key, 1))).consumedPoints;
   }
 
+  /** Gives back one counted attempt. */
+  async refund(key: string): Promise<void> {
+    await this.call(() => this.limiter.reward(key, 1));
+  }
+
+  /** Forgets the key: counter and block. */
   async reset(key: string): Promise<void> {
+    await this.call(() => this.limiter.delete(key));
+  }
+
+  /** Refuses the key for `seconds` from now. */
+  async block(key: string, seconds: number): Promise<void> {
+    await this.call(() => this.limiter.block(key, seconds));
+  }
+
+  /** Read-only look at a key (sizing delays, tests). Never use it to decide whether to check a secret: consume. */
+  async peek(key: string): Promise<ThrottleState> {
+    const res = await this.call(() => this.limiter.get(key));
+    if (!res) return { consumed: 0, msBeforeNext: 0, blocked: false };
+    return { consumed: res.consumedPoints, msBeforeNext: res.msBeforeNext, blocked: res.consumedPoints > this.rule.points && res.msBeforeNext > 0 };
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
     try {
-      await this.limiter.delete(key);
+      return await fn();
     } catch (err) {
-      throw new AppError('store_unavailable', undefined, undefined, { cause: err });
+      throw unavailable(err);
     }
   }
 }
 
-function tooMany(ms: number): AppError {
-  const minutes = Math.max(1, Math.ceil(ms / 60000));
-  return new AppError('too_many_attempts', `Too many attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`);
+/** One throttle an attempt is counted on, and what becomes of that count. */
+export interface Charge {
+  throttle: Throttle;
+  key: string;
+  /** After a successful check: give the attempt back ('refund'), or clear the key ('reset': consecutive failures). */
+  onSuccess: 'refund' | 'reset';
+  /** When the attempt does not count after all (refused by another throttle, or an error that says nothing about the secret). */
+  onRelease?: 'refund' | 'reset';
+  /** After a counted failure, besides keeping the count. */
+  onFailure?: () => Promise<void>;
+}
+
+/** The points one attempt holds on its throttles, from before the check until it is settled. */
+export class Attempt {
+  private readonly held: Charge[] = [];
+
+  /**
+   * Counts the attempt on one more throttle; returns the window's count with it. When refused, every throttle
+   * charged so far gets its point back and the ThrottledError (or store_unavailable) is thrown.
+   */
+  async charge(charge: Charge): Promise<number> {
+    try {
+      const count = await charge.throttle.consume(charge.key);
+      this.held.push(charge);
+      return count;
+    } catch (err) {
+      await this.release().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Runs the check. Success settles every charge with `onSuccess`; an error for which `counts` is true keeps
+   * the counts (and runs `onFailure`); any other error releases them. The check's error is rethrown.
+   */
+  async run<T>(check: () => Promise<T>, counts: (err: unknown) => boolean): Promise<T> {
+    let result: T;
+    try {
+      result = await check();
+    } catch (err) {
+      if (counts(err)) await Promise.all(this.held.map((c) => c.onFailure?.()));
+      else await this.release().catch(() => undefined);
+      throw err;
+    }
+    await Promise.all(this.held.map((c) => (c.onSuccess === 'reset' ? c.throttle.reset(c.key) : c.throttle.refund(c.key))));
+    return result;
+  }
+
+  private async release(): Promise<void> {
+    const held = this.held.splice(0);
+    await Promise.all(held.map((c) => ((c.onRelease ?? 'refund') === 'reset' ? c.throttle.reset(c.key) : c.throttle.refund(c.key))));
+  }
+}
+
+/** Counts an attempt on every charge (in order), then runs the check: `Attempt` in one call. */
+export async function throttled<T>(charges: Charge[], check: () => Promise<T>, counts: (err: unknown) => boolean): Promise<T> {
+  const attempt = new Attempt();
+  for (const c of charges) await attempt.charge(c);
+  return attempt.run(check, counts);
 }
 
 export async function createThrottle(rule: ThrottleRule, stores: { db: Db; redis?: Redis; prefix?: string }): Promise<Throttle> {
@@ -80,12 +231,11 @@ export async function createThrottle(rule: ThrottleRule, stores: { db: Db; redis
   return new Throttle(rule, limiter);
 }
 
-/** Account-scoped rules: NIST 800-63B caps consecutive failures per account at 100. */
-export function defaultRules(maxFailures: number) {
-  return {
-    loginAccountIp: { name: 'login_account_ip', points: maxFailures, durationSeconds: 3600, blockSeconds: 900 },
-    loginAccount: { name: 'login_account', points: 100, durationSeconds: 3600, blockSeconds: 3600 },
-    loginIp: { name: 'login_ip', points: 100, durationSeconds: 24 * 3600, blockSeconds: 3600 },
-    factorAccount: { name: 'factor_account', points: maxFailures, durationSeconds: 3600, blockSeconds: 900 },
-  } satisfies Record<string, ThrottleRule>;
+/** All throttles of a rule table, created on the same stores. */
+export async function createThrottles<R extends Record<string, ThrottleRule>>(
+  rules: R,
+  stores: { db: Db; redis?: Redis; prefix?: string },
+): Promise<{ [K in keyof R]: Throttle }> {
+  const entries = await Promise.all(Object.entries(rules).map(async ([k, rule]) => [k, await createThrottle(rule, stores)] as const));
+  return Object.fromEntries(entries) as { [K in keyof R]: Throttle };
 }

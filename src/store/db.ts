@@ -1,5 +1,5 @@
 /** knex factory for PostgreSQL or SQLite (embedded), plus the migration runner. */
-import { mkdirSync, readdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
@@ -16,7 +16,8 @@ export function createDb(database: Config['database']): Db {
       acquireConnectionTimeout: 5000,
     });
   }
-  if (database.filename !== ':memory:') mkdirSync(dirname(resolve(database.filename)), { recursive: true });
+  const file = database.filename === ':memory:' ? undefined : resolve(database.filename);
+  if (file) prepareSqliteFile(file);
   return knexFactory({
     client: 'better-sqlite3',
     connection: { filename: database.filename },
@@ -29,11 +30,30 @@ export function createDb(database: Config['database']): Db {
         conn.pragma('journal_mode = WAL');
         conn.pragma('foreign_keys = ON');
         conn.pragma('busy_timeout = 5000');
+        if (file) restrictSqliteSidecars(file);
         done(null, conn);
       },
     },
     acquireConnectionTimeout: 5000,
   });
+}
+
+/**
+ * The database holds password hashes and (sealed) secrets: owner-only. The directory is created 0700 when
+ * missing; the file is created 0600 before SQLite opens it (SQLite would create it 0644), and an existing
+ * one is narrowed to 0600.
+ */
+function prepareSqliteFile(file: string): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  closeSync(openSync(file, 'a', 0o600)); // creates it 0600 if missing, never truncates
+  chmodSync(file, 0o600);
+}
+
+/** SQLite gives -wal/-shm the main file's mode; this narrows any left over from before it was 0600. */
+function restrictSqliteSidecars(file: string): void {
+  for (const suffix of ['-wal', '-shm']) {
+    if (existsSync(file + suffix)) chmodSync(file + suffix, 0o600);
+  }
 }
 
 export function isPostgres(db: Db): boolean {

@@ -9,11 +9,9 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import { FakeBrowser, hiddenField, type Page } from '../helpers/browser.js';
 import { authRequest, exchange, makeRp, makeUser, PASSWORD, type TestRp } from '../helpers/rp.js';
 import { totpCode } from '../helpers/account.js';
-import { SoftAuthenticator } from '../helpers/soft-authenticator.js';
-import { createDemoData, DEMO } from '../../src/seed.js';
+import { stepUpKit, unescapeHtml, type TestUser } from '../helpers/stepup.js';
 import type { FactorContext } from '../../src/factors/types.js';
-
-const unescapeHtml = (s: string) => s.replace(/&#34;|&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+import { createDemoData, DEMO } from '../../src/seed.js';
 
 describe.each(storeMatrix)('step-up on $name', (kind) => {
   let srv: TestServer;
@@ -30,85 +28,7 @@ describe.each(storeMatrix)('step-up on $name', (kind) => {
   });
   afterAll(async () => srv?.close());
 
-  interface TestUser {
-    id: string;
-    email: string;
-    password?: string;
-    totpSecret?: string;
-    authenticator?: SoftAuthenticator;
-  }
-
-  async function user(opts: { totp?: boolean; webauthn?: boolean } = {}): Promise<TestUser> {
-    const u = await makeUser(srv);
-    const ctx: FactorContext = { userId: u.id, userEmail: u.email, userName: null, scope: `setup-${u.id}`, now: now() };
-    const out: TestUser = { id: u.id, email: u.email };
-    const registry = srv.container.factorService.registry;
-    if (opts.totp) {
-      const start = await registry.totp.startEnrollment(ctx, {});
-      out.totpSecret = start.secret as string;
-      await registry.totp.finishEnrollment(ctx, { factorId: start.factorId, code: totpCode(out.totpSecret, now()) });
-      advance(30); // the confirmation code's step is spent
-    }
-    if (opts.webauthn) {
-      const soft = new SoftAuthenticator({ rpID: 'localhost', origin: srv.url, userVerified: false });
-      const start = await registry.webauthn.startEnrollment(ctx, {});
-      await registry.webauthn.finishEnrollment(ctx, { response: await soft.register(start.optionsJSON as never), name: 'Key' });
-      out.authenticator = soft;
-    }
-    return out;
-  }
-
-  /** Answers every page until the browser leaves the IdP; records which steps were asked. */
-  async function answer(browser: FakeBrowser, page: Page, u: TestUser, asked: string[] = []): Promise<Page> {
-    for (let i = 0; i < 8; i++) {
-      if (!page.url.includes('/interaction/')) return page;
-      const login = page.body.match(/action="(\/interaction\/[^"]+\/login)"/)?.[1];
-      if (login) {
-        asked.push('password');
-        page = await browser.follow(login, { form: { email: u.email, password: u.password ?? PASSWORD, csrf: hiddenField(page.body, 'csrf') } });
-        continue;
-      }
-      const totp = page.body.match(/action="(\/interaction\/[^"]+\/factor\/totp)"/)?.[1];
-      if (totp) {
-        asked.push('totp');
-        advance(30);
-        page = await browser.follow(totp, { form: { code: totpCode(u.totpSecret!, now()), csrf: hiddenField(page.body, 'csrf') } });
-        continue;
-      }
-      const webauthn = page.body.match(/data-options='([^']+)'\s+data-action="([^"]+)" data-csrf="([^"]+)"/);
-      if (webauthn) {
-        asked.push('webauthn');
-        const response = await u.authenticator!.authenticate(JSON.parse(unescapeHtml(webauthn[1]!)));
-        const res = await browser.request(webauthn[2]!, { json: { csrf: webauthn[3], response } });
-        expect(res.status).toBe(200);
-        page = await browser.follow((JSON.parse(res.body) as { redirect: string }).redirect);
-        continue;
-      }
-      const uid = page.url.match(/\/interaction\/([^/?]+)/)?.[1];
-      // On the chooser, prefer TOTP so a test decides when WebAuthn (phr) comes in.
-      const choice = (page.body.match(/href="(\/interaction\/[^"]+\/factor\/totp)"/) ?? page.body.match(/href="(\/interaction\/[^"]+\/factor\/webauthn)"/))?.[1];
-      if (choice && uid) {
-        page = await browser.follow(choice);
-        continue;
-      }
-      return page;
-    }
-    return page;
-  }
-
-  async function authorize(browser: FakeBrowser, u: TestUser, params: Record<string, string> = {}, client = rp) {
-    const req = await authRequest(client, params);
-    const asked: string[] = [];
-    const page = await answer(browser, await browser.follow(req.url), u, asked);
-    return { req, page, asked, callback: new URL(page.url) };
-  }
-
-  async function tokensFor(browser: FakeBrowser, u: TestUser, params: Record<string, string> = {}, client = rp) {
-    const r = await authorize(browser, u, params, client);
-    expect(r.callback.searchParams.get('error'), r.page.body.slice(0, 300)).toBeNull();
-    const tokens = await exchange(client, r.req, r.page.url);
-    return { tokens, claims: tokens.claims()!, asked: r.asked };
-  }
+  const { user, answer, authorize, tokensFor } = stepUpKit(() => srv, () => rp, { now, advance });
 
   it('steps a loa1 session up to loa2 and phr, asking only for the missing factor each time', async () => {
     const u = await user({ totp: true, webauthn: true });
@@ -150,15 +70,16 @@ describe.each(storeMatrix)('step-up on $name', (kind) => {
     expect(again.claims.acr).toBe('phr');
   });
 
-  it('drops an elevated level after its max age (phr 15 min) but keeps loa2; refresh keeps the issued acr', async () => {
+  it('drops an elevated level after its max age (phr 15 min) but keeps loa2; a refresh decays the same way', async () => {
     const u = await user({ totp: true, webauthn: true });
     const browser = new FakeBrowser(srv.url);
     const phr = await tokensFor(browser, u, { acr_values: 'phr' });
     expect(phr.claims.acr).toBe('phr');
     advance(16 * 60);
-    // Refresh inside the refresh token's life keeps the acr and auth_time it was issued with.
+    // A refresh carries what the authentication still holds (phr is past its 15 minutes, loa2 is not) and
+    // the original auth_time (OIDC Core §12.2).
     const refreshed = await oidc.refreshTokenGrant(rp.config, phr.tokens.refresh_token!);
-    expect(refreshed.claims()?.acr).toBe('phr');
+    expect(refreshed.claims()?.acr).toBe('loa2');
     expect(refreshed.claims()?.auth_time).toBe(phr.claims.auth_time);
     // A new request for loa2 needs no prompt, and the token no longer claims phr.
     const loa2 = await tokensFor(browser, u, { acr_values: 'loa2' });

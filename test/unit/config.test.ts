@@ -65,3 +65,102 @@ describe('STEPWISE_LEVELS_FILE', () => {
     ]);
   });
 });
+
+describe('configuration errors never echo secrets', () => {
+  const key = Buffer.alloc(32, 7).toString('base64');
+
+  it('redacts URL credentials and shows secret variables only by length', () => {
+    expect(() => loadConfig({ REDIS_URL: 'http://user:hunter2@cache:6379' })).toThrow(/^REDIS_URL: .*\(got "http:\/\/user:\*\*\*@cache:6379"\)$/);
+    expect(() => loadConfig({ REDIS_URL: 'http://user:hunter2@cache:6379' })).not.toThrow(/hunter2/);
+    expect(() => loadConfig({ REDIS_URL: 'http://tok3n@cache' })).toThrow(/\(got "http:\/\/\*\*\*@cache"\)/);
+    expect(() => loadConfig({ STEPWISE_COOKIE_KEYS: '', STEPWISE_ENCRYPTION_KEY: key })).toThrow(/^STEPWISE_COOKIE_KEYS: .*\(got a value of 0 characters\)$/);
+    expect(() => loadConfig({ NODE_ENV: 'production', ISSUER: 'http://admin:pw@id.example.com' })).toThrow(/\(got "http:\/\/admin:\*\*\*@id\.example\.com"\)$/);
+  });
+
+  it('describeRejected: *KEY*, *SECRET*, *TOKEN*, *PASSWORD* never shown', async () => {
+    const { describeRejected, redactUrlCredentials } = await import('../../src/config/index.js');
+    for (const name of ['STEPWISE_ENCRYPTION_KEY_PREVIOUS', 'API_SECRET', 'SMS_TOKEN', 'DB_PASSWORD', 'STEPWISE_COOKIE_KEYS']) {
+      expect(describeRejected(name, 'sensitive-value')).toBe('(got a value of 15 characters)');
+    }
+    expect(describeRejected('PORT', 'abc')).toBe('(got "abc")');
+    expect(describeRejected('PASSWORD_MIN_LENGTH', '4')).toBe('(got "4")');
+    expect(describeRejected('STEPWISE_SECRETS_FILE', '/run/s.json')).toBe('(got "/run/s.json")');
+    expect(redactUrlCredentials('postgres://user:p@ss:w0rd@db.internal:5432/x?sslmode=require')).toBe('postgres://user:***@db.internal:5432/x?sslmode=require');
+    expect(redactUrlCredentials('postgres://db.internal/x')).toBe('postgres://db.internal/x');
+    expect(redactUrlCredentials('./data/a@b.sqlite')).toBe('./data/a@b.sqlite');
+  });
+
+  it('a bad previous key names the variable without echoing it', () => {
+    const env = { DATABASE_URL: join(dir(), 'x.sqlite'), STEPWISE_COOKIE_KEYS: 'k'.repeat(32), STEPWISE_ENCRYPTION_KEY: key };
+    expect(() => loadConfig({ ...env, STEPWISE_ENCRYPTION_KEY_PREVIOUS: `${key},c2hvcnQ=` })).toThrow(
+      /^STEPWISE_ENCRYPTION_KEY_PREVIOUS \(key 2\): encryption key must be 32 bytes, base64-encoded \(got 5 bytes\)$/,
+    );
+  });
+});
+
+describe('previous encryption keys', () => {
+  const current = Buffer.alloc(32, 1);
+  const old1 = Buffer.alloc(32, 2);
+  const old2 = Buffer.alloc(32, 3);
+
+  it('from STEPWISE_ENCRYPTION_KEY_PREVIOUS (comma-separated), default none', () => {
+    const env = { DATABASE_URL: join(dir(), 'x.sqlite'), STEPWISE_COOKIE_KEYS: 'k'.repeat(32), STEPWISE_ENCRYPTION_KEY: current.toString('base64') };
+    expect(loadConfig(env).secrets.previousEncryptionKeys).toEqual([]);
+    const cfg = loadConfig({ ...env, STEPWISE_ENCRYPTION_KEY_PREVIOUS: ` ${old1.toString('base64')} ,${old2.toString('base64')}` });
+    expect(cfg.secrets.encryptionKey.equals(current)).toBe(true);
+    expect(cfg.secrets.previousEncryptionKeys.map((k) => k.toString('hex'))).toEqual([old1.toString('hex'), old2.toString('hex')]);
+  });
+
+  it('from previousEncryptionKeys in the secrets file', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const file = join(dir(), 'secrets.json');
+    writeFileSync(file, JSON.stringify({ cookieKeys: ['k'.repeat(32)], encryptionKey: current.toString('base64'), previousEncryptionKeys: [old1.toString('base64')] }));
+    const cfg = loadConfig({ DATABASE_URL: join(dir(), 'x.sqlite'), STEPWISE_SECRETS_FILE: file });
+    expect(cfg.secrets.previousEncryptionKeys.map((k) => k.toString('hex'))).toEqual([old1.toString('hex')]);
+    writeFileSync(file, JSON.stringify({ cookieKeys: ['k'.repeat(32)], encryptionKey: current.toString('base64'), previousEncryptionKeys: ['c2hvcnQ='] }));
+    expect(() => loadConfig({ DATABASE_URL: join(dir(), 'x.sqlite'), STEPWISE_SECRETS_FILE: file })).toThrow(/previousEncryptionKeys\[0\]: .*32 bytes/);
+  });
+});
+
+describe('TRUST_PROXY', () => {
+  const cfg = (v?: string) => loadConfig({ DATABASE_URL: join(dir(), 'x.sqlite'), ...(v === undefined ? {} : { TRUST_PROXY: v }) }).trustProxy;
+
+  it('false by default; a hop count 1..10; true is a deprecated synonym for 1', () => {
+    expect(cfg()).toBe(false);
+    expect(cfg('false')).toBe(false);
+    expect(cfg('0')).toBe(false);
+    expect(cfg('1')).toEqual({ hops: 1 });
+    expect(cfg('true')).toEqual({ hops: 1 });
+    expect(cfg('10')).toEqual({ hops: 10 });
+    expect(() => cfg('11')).toThrow(/^TRUST_PROXY: a hop count must be 1 to 10 \(got "11"\)$/);
+  });
+
+  it('a comma-separated list of proxy addresses and CIDRs, IPv4 and IPv6', () => {
+    expect(cfg('10.0.0.0/8, ::1,192.168.1.7,FD00::/8')).toEqual({ cidrs: ['10.0.0.0/8', '::1/128', '192.168.1.7/32', 'fd00::/8'] });
+    expect(() => cfg('10.0.0.0/8,10.0.0.0/33')).toThrow(/^TRUST_PROXY: "10\.0\.0\.0\/33" is not an IP address or CIDR; .*\(got "10\.0\.0\.0\/8,10\.0\.0\.0\/33"\)$/);
+    expect(() => cfg('proxy.internal')).toThrow(/^TRUST_PROXY: "proxy\.internal" is not an IP address or CIDR/);
+    expect(() => cfg('yes please')).toThrow(/^TRUST_PROXY:/);
+  });
+});
+
+describe('REFRESH_TOKEN_MAX_LIFETIME_SECONDS', () => {
+  const cfg = (v?: string) => loadConfig({ DATABASE_URL: join(dir(), 'x.sqlite'), ...(v === undefined ? {} : { REFRESH_TOKEN_MAX_LIFETIME_SECONDS: v }) });
+  it('defaults to 30 days and is bounded to 1 hour .. 365 days', () => {
+    expect(cfg().refreshTokenMaxLifetimeSeconds).toBe(2_592_000);
+    expect(cfg('3600').refreshTokenMaxLifetimeSeconds).toBe(3600);
+    expect(cfg(String(365 * 86400)).refreshTokenMaxLifetimeSeconds).toBe(365 * 86400);
+    expect(() => cfg('3599')).toThrow(/^REFRESH_TOKEN_MAX_LIFETIME_SECONDS: .*\(got "3599"\)$/);
+    expect(() => cfg(String(365 * 86400 + 1))).toThrow(/^REFRESH_TOKEN_MAX_LIFETIME_SECONDS:/);
+    expect(() => cfg('1.5h')).toThrow(/^REFRESH_TOKEN_MAX_LIFETIME_SECONDS:/);
+  });
+});
+
+describe('embedded secrets file', () => {
+  it('is created 0600 in a directory created 0700', async () => {
+    const { statSync } = await import('node:fs');
+    const d = join(dir(), 'nested', 'data');
+    loadConfig({ DATABASE_URL: join(d, 'x.sqlite') });
+    expect(statSync(d).mode & 0o777).toBe(0o700);
+    expect(statSync(join(d, 'secrets.json')).mode & 0o777).toBe(0o600);
+  });
+});

@@ -61,7 +61,7 @@ describe('requirement()', () => {
     const min2: ClientPolicy = { min_acr: 'loa2' };
 
     it('without acr_values the client minimum applies', () => {
-      expect(requirement(L, min2, {})).toEqual({ level: 2, accepted: ['phr', 'loa2'], essential: false, unmet: false });
+      expect(requirement(L, min2, {})).toEqual({ level: 2, floor: 2, accepted: ['phr', 'loa2'], essential: false, unmet: false });
     });
 
     it('acr_values below the minimum still get the minimum', () => {
@@ -80,7 +80,7 @@ describe('requirement()', () => {
     });
 
     it('no policy, no request → level 1, everything accepted strongest first', () => {
-      expect(requirement(L, NONE, {})).toEqual({ level: 1, accepted: ['phr', 'loa2', 'loa1'], essential: false, unmet: false });
+      expect(requirement(L, NONE, {})).toEqual({ level: 1, floor: 1, accepted: ['phr', 'loa2', 'loa1'], essential: false, unmet: false });
     });
 
     it('an essential request below the minimum never gets the unrequested minimum acr', () => {
@@ -108,7 +108,7 @@ describe('requirement()', () => {
     });
 
     it('unknown values are ignored, not an error (OIDC Core §3.1.2.1)', () => {
-      expect(requirement(L, NONE, { acrValues: 'urn:unknown' })).toEqual({ level: 1, accepted: ['phr', 'loa2', 'loa1'], essential: false, unmet: false });
+      expect(requirement(L, NONE, { acrValues: 'urn:unknown' })).toEqual({ level: 1, floor: 1, accepted: ['phr', 'loa2', 'loa1'], essential: false, unmet: false });
       expect(requirement(L, NONE, { acrValues: 'urn:unknown phr' }).level).toBe(3);
       expect(requirement(L, NONE, { acrValues: 'urn:a urn:b' }).unmet).toBe(false);
     });
@@ -120,7 +120,7 @@ describe('requirement()', () => {
 
     it('a voluntary claims acr joins acr_values (lowest still wins)', () => {
       const r = requirement(L, NONE, { acrValues: 'phr', claimsAcr: { essential: false, values: ['loa2'] } });
-      expect(r).toEqual({ level: 2, accepted: ['phr', 'loa2'], essential: false, unmet: false });
+      expect(r).toEqual({ level: 2, floor: 1, accepted: ['phr', 'loa2'], essential: false, unmet: false });
       expect(requirement(L, NONE, { claimsAcr: { value: 'phr' } }).level).toBe(3);
     });
 
@@ -142,7 +142,7 @@ describe('requirement()', () => {
 
     it('unknown values next to a known one are dropped, not fatal', () => {
       const r = requirement(L, NONE, { claimsAcr: { essential: true, values: ['urn:gold', 'loa2'] } });
-      expect(r).toEqual({ level: 2, accepted: ['loa2'], essential: true, unmet: false });
+      expect(r).toEqual({ level: 2, floor: 1, accepted: ['loa2'], essential: true, unmet: false });
     });
 
     it('accepted lists only the requested values, strongest first, never the unrequested levels between', () => {
@@ -153,28 +153,29 @@ describe('requirement()', () => {
     });
 
     it('a single `value` works like `values`', () => {
-      expect(requirement(L, NONE, { claimsAcr: { essential: true, value: 'loa2' } })).toEqual({ level: 2, accepted: ['loa2'], essential: true, unmet: false });
+      expect(requirement(L, NONE, { claimsAcr: { essential: true, value: 'loa2' } })).toEqual({ level: 2, floor: 1, accepted: ['loa2'], essential: true, unmet: false });
     });
 
     it('the essential claim wins over acr_values (documented deterministic rule, checklist 80)', () => {
       const lower = requirement(L, NONE, { acrValues: 'loa1', claimsAcr: { essential: true, values: ['phr'] } });
-      expect(lower).toEqual({ level: 3, accepted: ['phr'], essential: true, unmet: false });
+      expect(lower).toEqual({ level: 3, floor: 1, accepted: ['phr'], essential: true, unmet: false });
       const higher = requirement(L, NONE, { acrValues: 'phr', claimsAcr: { essential: true, values: ['loa2'] } });
-      expect(higher).toEqual({ level: 2, accepted: ['loa2'], essential: true, unmet: false });
+      expect(higher).toEqual({ level: 2, floor: 1, accepted: ['loa2'], essential: true, unmet: false });
     });
 
     it('the client minimum filters the essential list', () => {
       const r = requirement(L, { min_acr: 'loa2' }, { claimsAcr: { essential: true, values: ['loa1', 'loa2', 'phr'] } });
-      expect(r).toEqual({ level: 2, accepted: ['phr', 'loa2'], essential: true, unmet: false });
+      expect(r).toEqual({ level: 2, floor: 2, accepted: ['phr', 'loa2'], essential: true, unmet: false });
     });
   });
 
   describe('risk demand', () => {
     it('raises the level and trims accepted values', () => {
-      expect(requirement(L, NONE, { acrValues: 'loa1', riskLevel: 2 })).toMatchObject({ level: 2, accepted: ['phr', 'loa2'] });
-      expect(requirement(L, NONE, { claimsAcr: { essential: true, values: ['loa2', 'phr'] }, riskLevel: 3 }).accepted).toEqual(['phr']);
-      expect(requirement(L, NONE, { acrValues: 'phr', riskLevel: 1 }).level).toBe(3);
-      expect(requirement(L, NONE, { riskLevel: 0 }).level).toBe(1);
+      expect(requirement(L, NONE, { acrValues: 'loa1', demandLevel: 2 })).toMatchObject({ level: 2, accepted: ['phr', 'loa2'] });
+      // A demand raises what must be reached, not which listed value may be reported.
+      expect(requirement(L, NONE, { claimsAcr: { essential: true, values: ['loa2', 'phr'] }, demandLevel: 3 })).toMatchObject({ level: 3, floor: 3, accepted: ['phr', 'loa2'] });
+      expect(requirement(L, NONE, { acrValues: 'phr', demandLevel: 1 }).level).toBe(3);
+      expect(requirement(L, NONE, { demandLevel: 0 }).level).toBe(1);
     });
   });
 });
@@ -335,8 +336,8 @@ describe('tokenAcr()', () => {
   });
 
   it('skips accepted names that are not in the level table', () => {
-    expect(tokenAcr(L, { level: 1, accepted: ['urn:ghost', 'loa1'], essential: true, unmet: false }, [pwd()], T, NONE)).toBe('loa1');
-    expect(tokenAcr(L, { level: 1, accepted: [], essential: true, unmet: false }, phrSession, T, NONE)).toBeUndefined();
+    expect(tokenAcr(L, { level: 1, floor: 1, accepted: ['urn:ghost', 'loa1'], essential: true, unmet: false }, [pwd()], T, NONE)).toBe('loa1');
+    expect(tokenAcr(L, { level: 1, floor: 1, accepted: [], essential: true, unmet: false }, phrSession, T, NONE)).toBeUndefined();
   });
 });
 

@@ -3,7 +3,7 @@
  * Pure functions: every case uses fixed method sets and fixed times.
  */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_LEVELS, amrFor, factorStrength, highestReached, satisfies, type LevelRule } from '../../src/policy/levels.js';
+import { DEFAULT_LEVELS, amrFor, amrForLevel, factorStrength, highestReached, satisfies, type LevelRule } from '../../src/policy/levels.js';
 import type { VerifiedMethod } from '../../src/factors/types.js';
 
 const T = 1_700_000_000;
@@ -152,11 +152,16 @@ describe('amr (RFC 8176; DESIGN.md "amr values"; checklist 81)', () => {
     expect(amrFor([])).toEqual([]);
   });
 
-  it('a UV passkey reports swk|hwk + user, and (as implemented) no mfa', () => {
-    // amrFor adds mfa only for two distinct *categories*; a UV passkey is one method of one category, even
-    // though factorStrength counts it as two factors. Reported as a doubt against checklist 81 / A3.
-    expect(amrFor([passkey({ uv: true })])).toEqual(['swk', 'user']);
-    expect(amrFor([passkey({ uv: true, hw: true })])).toEqual(['hwk', 'user']);
+  it('a UV passkey counts as two factors for loa2, so it also carries mfa (issue 8, hole 7)', () => {
+    expect(sorted(amrFor([passkey({ uv: true })]))).toEqual(['mfa', 'swk', 'user']);
+    expect(sorted(amrFor([passkey({ uv: true, hw: true })]))).toEqual(['hwk', 'mfa', 'user']);
+    expect(amrFor([passkey({ uv: false })])).toEqual(['swk']);
+  });
+
+  it('mfa in amr exactly when the methods reach a two-factor level (amr and acr never disagree)', () => {
+    const loa2 = DEFAULT_LEVELS.find((l) => l.acr === 'loa2')!;
+    const sets: VerifiedMethod[][] = [[pwd()], [totp()], [pwd(), totp()], [passkey({ uv: true })], [passkey({ uv: false })], [passkey({ uv: false }), totp()], [pwd(), backup()], [backup(), totp()]];
+    for (const methods of sets) expect(amrFor(methods).includes('mfa'), JSON.stringify(methods.map((m) => m.kind))).toBe(satisfies(loa2, methods));
   });
 
   it('password + otp → pwd, otp, mfa', () => {
@@ -193,15 +198,23 @@ describe('amr (RFC 8176; DESIGN.md "amr values"; checklist 81)', () => {
     }
     expect(sorted(amrFor(combos[0]!))).toEqual(['hwk', 'mfa', 'otp', 'pwd', 'swk', 'user']);
     expect(sorted(amrFor(combos[1]!))).toEqual(['mfa', 'otp', 'pwd']);
-    expect(sorted(amrFor(combos[2]!))).toEqual(['swk', 'user']);
+    expect(sorted(amrFor(combos[2]!))).toEqual(['mfa', 'swk', 'user']); // a UV passkey is two factors
   });
 
-  it('mfa appears exactly when two categories were verified', () => {
+  it('without a UV passkey, mfa appears exactly when two categories were verified', () => {
     const sets: VerifiedMethod[][] = [[pwd()], [totp()], [pwd(), totp()], [totp(), backup()], [pwd(), backup()], [passkey({ uv: false }), backup()]];
     for (const methods of sets) {
       const categories = new Set(methods.map((m) => m.category)).size;
       expect(amrFor(methods).includes('mfa'), methods.map((m) => m.kind).join('+')).toBe(categories >= 2);
     }
+  });
+
+  it('amrForLevel: a one-factor level names only its primary methods and never mfa', () => {
+    const loa1 = DEFAULT_LEVELS.find((l) => l.acr === 'loa1')!;
+    const loa2 = DEFAULT_LEVELS.find((l) => l.acr === 'loa2')!;
+    expect(amrForLevel(loa1, [pwd(), totp()])).toEqual(['pwd']);
+    expect(sorted(amrForLevel(loa1, [passkey({ uv: true })]))).toEqual(['swk', 'user']);
+    expect(sorted(amrForLevel(loa2, [pwd(), totp()]))).toEqual(['mfa', 'otp', 'pwd']);
   });
 
   it('does not mutate the methods\' amr arrays', () => {

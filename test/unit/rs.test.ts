@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Koa from 'koa';
 import {
   DEFAULT_ACR_LEVELS,
+  DEFAULT_ACR_MAX_AGES,
   checkAuthentication,
+  levelsFromDiscovery,
   parseStepUpChallenge,
   requireAuthentication,
   type AuthenticationRequirement,
@@ -22,7 +24,7 @@ const opts = { now: NOW };
 /** RFC 9470 §3 challenge: Bearer error="insufficient_user_authentication", error_description="…", then acr_values / max_age. */
 const CHALLENGE = /^Bearer error="insufficient_user_authentication", error_description="[^"]+"(, acr_values="[^"]+")?(, max_age="\d+")?$/;
 
-function denied(token: TokenAuthentication | null | undefined, req: AuthenticationRequirement, o: { levels?: Record<string, number>; now?: number } = opts) {
+function denied(token: TokenAuthentication | null | undefined, req: AuthenticationRequirement, o: { levels?: Record<string, number>; maxAges?: Record<string, number>; now?: number } = opts) {
   const r = checkAuthentication(token, req, o);
   if (r.ok) throw new Error('expected a challenge, got ok');
   return r;
@@ -37,15 +39,16 @@ describe('DEFAULT_ACR_LEVELS', () => {
 describe('checkAuthentication()', () => {
   describe('accepts', () => {
     it('a token at or above the lowest listed acr ("at least one of")', () => {
-      expect(checkAuthentication({ acr: 'loa2' }, { acrValues: ['loa2'] }, opts)).toEqual({ ok: true });
-      expect(checkAuthentication({ acr: 'phr' }, { acrValues: ['loa2'] }, opts)).toEqual({ ok: true });
-      expect(checkAuthentication({ acr: 'loa2' }, { acrValues: ['phr', 'loa2'] }, opts)).toEqual({ ok: true });
-      expect(checkAuthentication({ acr: 'loa2', active: true }, { acrValues: ['loa2'] }, opts)).toEqual({ ok: true });
+      const at = NOW - 60;
+      expect(checkAuthentication({ acr: 'loa2', auth_time: at }, { acrValues: ['loa2'] }, opts)).toEqual({ ok: true });
+      expect(checkAuthentication({ acr: 'phr', auth_time: at }, { acrValues: ['loa2'] }, opts)).toEqual({ ok: true });
+      expect(checkAuthentication({ acr: 'loa2', auth_time: at }, { acrValues: ['phr', 'loa2'] }, opts)).toEqual({ ok: true });
+      expect(checkAuthentication({ acr: 'loa2', auth_time: at, active: true }, { acrValues: ['loa2'] }, opts)).toEqual({ ok: true });
     });
 
     it('a token whose acr equals a listed value, even one the level table does not know', () => {
       expect(checkAuthentication({ acr: 'urn:acme:gold' }, { acrValues: ['urn:acme:gold'] }, opts)).toEqual({ ok: true });
-      expect(checkAuthentication({ acr: 'loa1' }, { acrValues: ['phr', 'loa1'] }, opts)).toEqual({ ok: true });
+      expect(checkAuthentication({ acr: 'loa1', auth_time: NOW }, { acrValues: ['phr', 'loa1'] }, opts)).toEqual({ ok: true });
       expect(checkAuthentication({ acr: 'urn:x' }, { acrValues: ['phr', 'urn:x'] }, opts)).toEqual({ ok: true });
     });
 
@@ -133,8 +136,29 @@ describe('checkAuthentication()', () => {
       expect(denied({ acr: 'phr', auth_time: String(NOW) as unknown as number }, { maxAge: 300 }).error).toBe('insufficient_user_authentication');
     });
 
-    it('without maxAge, auth_time is not needed', () => {
-      expect(checkAuthentication({ acr: 'loa2' }, { acrValues: ['loa2'] }, opts)).toEqual({ ok: true });
+    it('without maxAge, auth_time is not needed when the table sets no level max ages', () => {
+      expect(checkAuthentication({ acr: 'loa2' }, { acrValues: ['loa2'] }, { ...opts, maxAges: {} })).toEqual({ ok: true });
+    });
+
+    it("checks each level's max age by default (issue 8): an old loa2/phr token no longer proves its level", () => {
+      const HOUR = 3600;
+      expect(checkAuthentication({ acr: 'loa2', auth_time: NOW - 12 * HOUR }, { acrValues: ['loa2'] }, opts).ok).toBe(true);
+      expect(denied({ acr: 'loa2', auth_time: NOW - 12 * HOUR - 1 }, { acrValues: ['loa2'] }).error).toBe('insufficient_user_authentication');
+      // …it counts as the highest lower level still within its max age.
+      expect(checkAuthentication({ acr: 'loa2', auth_time: NOW - 13 * HOUR }, { acrValues: ['loa1'] }, opts).ok).toBe(true);
+      expect(checkAuthentication({ acr: 'phr', auth_time: NOW - 16 * 60 }, { acrValues: ['loa2'] }, opts).ok).toBe(true);
+      expect(denied({ acr: 'phr', auth_time: NOW - 16 * 60 }, { acrValues: ['phr'] }).wwwAuthenticate).toMatch(CHALLENGE);
+      // Without auth_time a level with a max age is not proven.
+      expect(denied({ acr: 'loa2' }, { acrValues: ['loa2'] }).error).toBe('insufficient_user_authentication');
+    });
+
+    it('reads the level table and max ages from discovery metadata', () => {
+      const meta = { stepwise_acr_levels: { loa1: { level: 1, max_age: 100 }, 'urn:gold': { level: 5, max_age: 60 } } };
+      const table = levelsFromDiscovery(meta);
+      expect(table).toEqual({ levels: { loa1: 1, 'urn:gold': 5 }, maxAges: { loa1: 100, 'urn:gold': 60 } });
+      expect(checkAuthentication({ acr: 'urn:gold', auth_time: NOW - 60 }, { acrValues: ['urn:gold'] }, { ...table, now: NOW }).ok).toBe(true);
+      expect(checkAuthentication({ acr: 'urn:gold', auth_time: NOW - 61 }, { acrValues: ['urn:gold'] }, { ...table, now: NOW }).ok).toBe(false);
+      expect(levelsFromDiscovery({})).toEqual({ levels: DEFAULT_ACR_LEVELS, maxAges: DEFAULT_ACR_MAX_AGES });
     });
 
     it('uses the injected clock', () => {

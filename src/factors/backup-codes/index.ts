@@ -3,13 +3,16 @@
  * Each generation creates 10 codes of 80 bits (16 characters of Crockford's base32, shown once) and replaces
  * the previous set atomically. The database holds, per code, a keyed lookup MAC (to find the row without
  * scanning) and a salted argon2id hash; never the code itself. Each code works once.
+ * The lookup MAC names the encryption key it was made with. Codes cannot be re-keyed when that key rotates
+ * (the code is not stored), so a code is found under the current or any previous key, and a code whose key
+ * is no longer configured at all is found by checking its hash against the user's few orphaned codes.
  */
 import type { Knex } from 'knex';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { verifiedMethod, type Factor, type FactorContext, type FactorInfo, type FactorInput, type VerifiedMethod, type ViewModel } from '../types.js';
 import type { FactorsRepo, FactorRecord } from '../../store/repos/factors.js';
-import type { BackupCodesRepo } from '../../store/repos/backup-codes.js';
+import { LEGACY_LOOKUP_TAG, type BackupCodeRecord, type BackupCodesRepo } from '../../store/repos/backup-codes.js';
 import type { SecretBox } from '../../security/crypto.js';
 import type { PasswordHasher } from '../../security/password.js';
 import { newId } from '../../security/crypto.js';
@@ -87,8 +90,16 @@ export class BackupCodesFactor implements Factor {
 
   constructor(private readonly deps: BackupCodesFactorDeps) {}
 
+  /** The lookup stored for a new code: a MAC under the current key, tagged with that key's id. */
   lookupOf(normalised: string): string {
-    return this.deps.box.mac(normalised, LOOKUP_PURPOSE);
+    return this.deps.box.taggedMac(normalised, LOOKUP_PURPOSE);
+  }
+
+  /** Every lookup the code may be stored under: tagged per configured key, then pre-HKDF (untagged or relabelled). */
+  lookupCandidates(normalised: string): string[] {
+    const { box } = this.deps;
+    const legacy = box.legacyMacCandidates(normalised, LOOKUP_PURPOSE);
+    return [...box.taggedMacCandidates(normalised, LOOKUP_PURPOSE), ...legacy, ...legacy.map((m) => `${LEGACY_LOOKUP_TAG}.${m}`)];
   }
 
   async startChallenge(_ctx: FactorContext): Promise<ViewModel> {
@@ -124,24 +135,49 @@ export class BackupCodesFactor implements Factor {
     const code = parsed.data.code;
 
     const factor = await this.factorOf(ctx.userId);
-    const row = factor ? await this.deps.codes.findByLookup(ctx.userId, this.lookupOf(code)) : undefined;
-    if (!factor || !row) {
-      // Same work as a real check, so the response time does not reveal whether the lookup matched.
-      await this.deps.hasher.verifyDummy(code);
-      throw new AppError('invalid_code', undefined, 'code');
+    const row = factor ? await this.deps.codes.findByLookup(ctx.userId, this.lookupCandidates(code)) : undefined;
+    if (factor && row) {
+      if (!(await this.deps.hasher.verify(row.codeHash, code))) throw new AppError('invalid_code', undefined, 'code');
+      return this.consume(ctx, factor, row);
     }
-    if (!(await this.deps.hasher.verify(row.codeHash, code))) throw new AppError('invalid_code', undefined, 'code');
+    const orphan = factor ? await this.findOrphan(ctx.userId, code) : { row: undefined, checked: 0 };
+    if (factor && orphan.row) return this.consume(ctx, factor, orphan.row);
+    // Same work as a real check, so the response time does not reveal whether the lookup matched.
+    if (orphan.checked === 0) await this.deps.hasher.verifyDummy(code);
+    throw new AppError('invalid_code', undefined, 'code');
+  }
+
+  private async consume(ctx: FactorContext, factor: FactorRecord, row: BackupCodeRecord): Promise<VerifiedMethod> {
     if (row.usedAt !== null || !(await this.deps.codes.markUsed(row.id, ctx.now))) throw new AppError('code_reused', undefined, 'code');
     await this.deps.factors.touch(factor.id);
     return verifiedMethod(backupCodesInfo, { factorId: factor.id, amr: ['otp'], nowMs: ctx.now });
   }
 
-  /** Unused codes left (0 when the user has no backup-code factor). */
+  /**
+   * Finds the code among the user's unused codes whose lookup key is gone: tagged with a key id no longer
+   * configured, or pre-HKDF relabelled by rotation (its key is unknown). At most one set, so at most
+   * BACKUP_CODE_COUNT hash checks, and only reachable after the first factor succeeded.
+   */
+  private async findOrphan(userId: string, code: string): Promise<{ row: BackupCodeRecord | undefined; checked: number }> {
+    const known = new Set(this.deps.box.keyIds);
+    const orphans = (await this.deps.codes.listUnused(userId)).filter((r) => {
+      const dot = r.lookup.indexOf('.');
+      if (dot < 0) return false; // untagged: only made under a key still configured (rotation relabels them)
+      const tag = r.lookup.slice(0, dot);
+      return tag === LEGACY_LOOKUP_TAG || !known.has(tag);
+    });
+    for (const row of orphans) {
+      if (await this.deps.hasher.verify(row.codeHash, code)) return { row, checked: orphans.length };
+    }
+    return { row: undefined, checked: orphans.length };
+  }
+
   /** Deletes the user's codes (with their factor row, in the caller's transaction). */
   async removeCodes(userId: string, trx?: Knex.Transaction): Promise<void> {
     await this.deps.codes.removeAll(userId, trx);
   }
 
+  /** Unused codes left (0 when the user has no backup-code factor). */
   async remaining(userId: string): Promise<number> {
     return (await this.factorOf(userId)) ? this.deps.codes.countUnused(userId) : 0;
   }

@@ -1,6 +1,8 @@
 /**
  * Backup codes (look-up secrets). Only a keyed lookup MAC and a salted argon2id hash of each code are stored,
  * never the code. `markUsed` is a conditional update: exactly one of several racing uses of a code wins.
+ * Lookups are `<keyId>.<mac>` (the key that made them); untagged ones predate per-purpose keys, and key
+ * rotation relabels those `legacy.<mac>` (see LEGACY_LOOKUP_TAG).
  */
 import type { Knex } from 'knex';
 import type { Db } from '../db.js';
@@ -16,6 +18,9 @@ export interface BackupCodeRecord {
   createdAt: number;
   usedAt: number | null;
 }
+
+/** Tag given to pre-HKDF (untagged) lookups by encryption-key rotation: their key is not recorded. */
+export const LEGACY_LOOKUP_TAG = 'legacy';
 
 export interface NewBackupCode {
   lookup: string;
@@ -57,15 +62,48 @@ export class BackupCodesRepo {
     );
   }
 
-  /** The code row with this lookup MAC, used or not (so callers can tell "already used" from "unknown"). */
-  async findByLookup(userId: string, lookup: string): Promise<BackupCodeRecord | undefined> {
-    const row = await guardStore(() => this.db('backup_codes').where({ user_id: userId, lookup }).first());
+  /**
+   * The code row with this lookup MAC (or any of several, e.g. one per configured key), used or not, so
+   * callers can tell "already used" from "unknown".
+   */
+  async findByLookup(userId: string, lookup: string | readonly string[]): Promise<BackupCodeRecord | undefined> {
+    const lookups = typeof lookup === 'string' ? [lookup] : [...lookup];
+    const row = await guardStore(() => this.db('backup_codes').where({ user_id: userId }).whereIn('lookup', lookups).first());
     return row ? toRecord(row) : undefined;
   }
 
-  async findUnusedByLookup(userId: string, lookup: string): Promise<BackupCodeRecord | undefined> {
-    const row = await guardStore(() => this.db('backup_codes').where({ user_id: userId, lookup }).whereNull('used_at').first());
+  async findUnusedByLookup(userId: string, lookup: string | readonly string[]): Promise<BackupCodeRecord | undefined> {
+    const lookups = typeof lookup === 'string' ? [lookup] : [...lookup];
+    const row = await guardStore(() => this.db('backup_codes').where({ user_id: userId }).whereIn('lookup', lookups).whereNull('used_at').first());
     return row ? toRecord(row) : undefined;
+  }
+
+  /** The user's unused codes (at most one set, BACKUP_CODE_COUNT rows). */
+  async listUnused(userId: string): Promise<BackupCodeRecord[]> {
+    const rows = await guardStore(() => this.db('backup_codes').where({ user_id: userId }).whereNull('used_at'));
+    return rows.map(toRecord);
+  }
+
+  /** Key rotation: labels untagged (pre-HKDF) lookups `legacy.<mac>`; returns how many. Idempotent. */
+  async tagLegacyLookups(trx: Knex.Transaction): Promise<number> {
+    return guardStore(() =>
+      trx('backup_codes')
+        .whereNot('lookup', 'like', '%.%')
+        .update({ lookup: trx.raw(`'${LEGACY_LOOKUP_TAG}.' || lookup`) }),
+    );
+  }
+
+  /** Unused codes whose lookup was not made with key `keyId` (they cannot be re-keyed: the code is not stored). */
+  async countUnusedNotUnderKey(keyId: string, trx: Knex.Transaction): Promise<number> {
+    const tag = `${keyId}.`;
+    const row = await guardStore(() =>
+      trx('backup_codes')
+        .whereNull('used_at')
+        .whereRaw('substr(lookup, 1, ?) <> ?', [tag.length, tag])
+        .count({ n: '*' })
+        .first(),
+    );
+    return Number((row as { n?: unknown } | undefined)?.n ?? 0);
   }
 
   /** Consumes a code; false when it was already used (or removed), so exactly one concurrent caller gets true. */

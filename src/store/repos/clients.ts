@@ -2,6 +2,9 @@ import type { Db } from '../db.js';
 import { guardStore } from '../../errors/index.js';
 import type { SecretBox } from '../../security/crypto.js';
 
+/** SecretBox context of a client's secret (also used by encryption-key rotation). */
+export const clientSecretContext = (clientId: string): string => `client:${clientId}`;
+
 export interface ClientRecord {
   client_id: string;
   client_secret?: string;
@@ -24,7 +27,7 @@ export class ClientsRepo {
       ...metadata,
       client_id: row.client_id as string,
       first_party: Boolean(row.first_party),
-      ...(row.secret_enc ? { client_secret: this.box.decryptString(row.secret_enc as string, `client:${row.client_id}`) } : {}),
+      ...(row.secret_enc ? { client_secret: this.box.decryptString(row.secret_enc as string, clientSecretContext(row.client_id as string)) } : {}),
     };
   }
 
@@ -38,7 +41,7 @@ export class ClientsRepo {
     await guardStore(() =>
       this.db('clients').insert({
         client_id,
-        secret_enc: client_secret ? this.box.encrypt(client_secret, `client:${client_id}`) : null,
+        secret_enc: client_secret ? this.box.encrypt(client_secret, clientSecretContext(client_id)) : null,
         metadata: JSON.stringify(metadata),
         first_party,
         created_at: Date.now(),

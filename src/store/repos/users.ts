@@ -9,6 +9,8 @@ export interface User {
   passwordHash: string;
   disabled: boolean;
   createdAt: number;
+  /** Grants (and so every token) saved before this time (epoch ms) are dead; 0 when never ended. */
+  tokensValidAfter: number;
 }
 
 const toUser = (row: Record<string, unknown>): User => ({
@@ -18,6 +20,7 @@ const toUser = (row: Record<string, unknown>): User => ({
   passwordHash: row.password_hash as string,
   disabled: Boolean(row.disabled),
   createdAt: Number(row.created_at),
+  tokensValidAfter: Number(row.tokens_valid_after ?? 0),
 });
 
 export function normaliseEmail(email: string): string {
@@ -35,6 +38,11 @@ export class UsersRepo {
   async findById(id: string): Promise<User | undefined> {
     const row = await guardStore(() => this.db('users').where({ id }).first());
     return row ? toUser(row) : undefined;
+  }
+
+  /** Ends every token of the user issued until `nowMs` (see oidc/grant-epoch.ts). */
+  async endTokens(id: string, nowMs: number, trx: Db = this.db): Promise<void> {
+    await guardStore(() => trx('users').where({ id }).update({ tokens_valid_after: nowMs, updated_at: nowMs }));
   }
 
   async count(): Promise<number> {

@@ -1,0 +1,381 @@
+/**
+ * The risk policy file (STEPWISE_POLICY_FILE, YAML, snake_case), validated once at start-up into a RiskPolicy.
+ * Every key is optional; an omitted key takes the value documented in policy/default.yaml, which is also the
+ * file used when none is configured. Objects are strict: a misspelt key is an error, reported on one line
+ * with the file, the line number and the key path, e.g.
+ *   STEPWISE_POLICY_FILE: policy.yaml:3: risk_based_prompting.new_device: expected one of ignore|prompt_mfa|require_mfa|deny (got "ask")
+ *
+ * Durations: `30d`, `24h`, `15m`, `90s`, or a plain number of seconds.
+ */
+import { readFileSync } from 'node:fs';
+import { isIPv4, isIPv6 } from 'node:net';
+import { resolve } from 'node:path';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../config/index.js';
+import { PROJECT_ROOT } from '../paths.js';
+import type { RiskAction, RiskPolicy, SignalName } from './types.js';
+
+/**
+ * The shipped policy, used when STEPWISE_POLICY_FILE is unset. Resolved from the package root (where
+ * package.json lives), so it is found from src/ under vitest and from dist/src/ once built: the YAML file
+ * is not compiled, so it is never under dist/.
+ */
+export const DEFAULT_POLICY_PATH = resolve(PROJECT_ROOT, 'policy/default.yaml');
+
+const ENV_NAME = 'STEPWISE_POLICY_FILE';
+
+const SIGNALS = [
+  'new_device',
+  'new_network',
+  'new_location',
+  'impossible_travel',
+  'session_context_changed',
+  'failed_attempts',
+  'credential_stuffing',
+  'sensitive_action',
+  'stale_mfa',
+  'deny_listed_network',
+  'new_account',
+] as const satisfies readonly SignalName[];
+
+/** Default action per signal (keep in step with policy/default.yaml; a test compares the two). */
+const DEFAULT_ACTIONS: Record<SignalName, RiskAction> = {
+  new_device: 'prompt_mfa',
+  new_network: 'prompt_mfa',
+  new_location: 'prompt_mfa',
+  impossible_travel: 'require_mfa',
+  session_context_changed: 'prompt_mfa',
+  failed_attempts: 'prompt_mfa',
+  credential_stuffing: 'require_mfa',
+  sensitive_action: 'require_mfa',
+  stale_mfa: 'ignore',
+  deny_listed_network: 'deny',
+  new_account: 'ignore',
+};
+
+/** Default points per signal. */
+const DEFAULT_WEIGHTS: Record<SignalName, number> = {
+  new_device: 20,
+  new_network: 10,
+  new_location: 20,
+  impossible_travel: 50,
+  session_context_changed: 20,
+  failed_attempts: 20,
+  credential_stuffing: 40,
+  sensitive_action: 10,
+  stale_mfa: 10,
+  deny_listed_network: 100,
+  new_account: 10,
+};
+
+const MINUTE = 60;
+const HOUR = 3600;
+const DAY = 86_400;
+
+// ---------------------------------------------------------------------------------------------------------
+// Value schemas
+
+const UNITS: Record<string, number> = { s: 1, m: MINUTE, h: HOUR, d: DAY };
+
+/** `30d` / `24h` / `15m` / `90s` / a plain (non-negative, integer) number of seconds → seconds; else null. */
+export function parseDuration(value: unknown): number | null {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : null;
+  if (typeof value !== 'string') return null;
+  const m = /^\s*(\d{1,9})\s*([smhd]?)\s*$/.exec(value);
+  if (!m) return null;
+  return Number(m[1]) * UNITS[m[2] || 's']!;
+}
+
+/** 2592000 → "30d", 300 → "5m", 90 → "90s": the largest unit that divides exactly. */
+export function formatDuration(seconds: number): string {
+  for (const [unit, size] of [['d', DAY], ['h', HOUR], ['m', MINUTE]] as const) {
+    if (seconds >= size && seconds % size === 0) return `${seconds / size}${unit}`;
+  }
+  return `${seconds}s`;
+}
+
+const duration = (min: number, max: number, def: number) =>
+  z
+    .unknown()
+    .transform((value, ctx) => {
+      const seconds = parseDuration(value);
+      if (seconds === null) {
+        ctx.addIssue({ code: 'custom', message: 'expected a duration such as 30d, 24h, 15m, 90s or a number of seconds' });
+        return z.NEVER;
+      }
+      if (seconds < min || seconds > max) {
+        ctx.addIssue({ code: 'custom', message: `must be between ${formatDuration(min)} and ${formatDuration(max)}` });
+        return z.NEVER;
+      }
+      return seconds;
+    })
+    .default(def);
+
+const int = (min: number, max: number, def: number) => z.number().int().min(min).max(max).default(def);
+
+const action = (def: RiskAction) => z.enum(['ignore', 'prompt_mfa', 'require_mfa', 'deny']).default(def);
+
+/** An IPv4 or IPv6 CIDR (`192.0.2.0/24`, `2001:db8::/32`); a bare address means a single host. → `addr/len`. */
+export function parseCidr(value: string): string | null {
+  const m = /^([^/\s]+)(?:\/(\d{1,3}))?$/.exec(value.trim());
+  if (!m) return null;
+  const address = m[1]!.toLowerCase();
+  const family = isIPv4(address) ? 4 : !address.includes('%') && isIPv6(address) ? 6 : 0;
+  if (family === 0) return null;
+  const max = family === 4 ? 32 : 128;
+  if (m[2] !== undefined && m[2].length > 1 && m[2].startsWith('0')) return null; // no /024
+  const bits = m[2] === undefined ? max : Number(m[2]);
+  return bits <= max ? `${address}/${bits}` : null;
+}
+
+const cidr = z.string().transform((value, ctx) => {
+  const parsed = parseCidr(value);
+  if (parsed === null) {
+    ctx.addIssue({ code: 'custom', message: 'expected an IPv4 or IPv6 CIDR such as 192.0.2.0/24 or 2001:db8::/32' });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+const perSignal = <T>(make: (signal: SignalName) => T) => Object.fromEntries(SIGNALS.map((s) => [s, make(s)])) as Record<SignalName, T>;
+const actionsSchema = z.object(perSignal((s) => action(DEFAULT_ACTIONS[s]))).strict().prefault({});
+const weightsSchema = z.object(perSignal((s) => int(0, 100, DEFAULT_WEIGHTS[s]))).strict().prefault({});
+
+const fileSchema = z
+  .object({
+    mfa_enforcement: z
+      .object({
+        all_users: z.boolean().default(true),
+        grace_period: duration(0, 365 * DAY, 30 * DAY),
+        exclude_service_accounts: z.boolean().default(true),
+        every_sign_in: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    risk_based_prompting: actionsSchema,
+    risk_weights: weightsSchema,
+    risk_thresholds: z
+      .object({ step_up: int(1, 100, 40), deny: int(1, 100, 100) })
+      .strict()
+      .superRefine((t, ctx) => {
+        if (t.step_up > t.deny) ctx.addIssue({ code: 'custom', path: ['step_up'], message: `must not exceed risk_thresholds.deny (${t.deny})` });
+      })
+      .prefault({}),
+    remembered_devices: z.object({ days: int(0, 365, 30) }).strict().prefault({}),
+    sensitive_action_max_age: duration(MINUTE, DAY, 5 * MINUTE),
+    mfa_max_age: duration(HOUR, 365 * DAY, 30 * DAY),
+    velocity: z
+      .object({
+        window: duration(MINUTE, DAY, 15 * MINUTE),
+        account_failures: int(1, 1000, 5),
+        ip_failures: int(1, 100_000, 20),
+        ip_distinct_accounts: int(2, 100_000, 10),
+      })
+      .strict()
+      .prefault({}),
+    impossible_travel_kmh: int(100, 20_000, 900),
+    new_account_age: duration(0, 365 * DAY, DAY),
+    networks: z
+      .object({ allow: z.array(cidr).max(10_000).default([]), deny: z.array(cidr).max(10_000).default([]) })
+      .strict()
+      .prefault({}),
+    recovery: z
+      .object({
+        backup_codes: int(5, 20, 10),
+        admin_recovery: z.enum(['verify_with_id', 'disabled']).default('verify_with_id'),
+        recovery_timeout: duration(MINUTE, 30 * DAY, DAY),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+type PolicyFile = z.output<typeof fileSchema>;
+
+function toPolicy(f: PolicyFile): RiskPolicy {
+  return {
+    mfaEnforcement: {
+      allUsers: f.mfa_enforcement.all_users,
+      gracePeriodSeconds: f.mfa_enforcement.grace_period,
+      excludeServiceAccounts: f.mfa_enforcement.exclude_service_accounts,
+      everySignIn: f.mfa_enforcement.every_sign_in,
+    },
+    riskBasedPrompting: { ...f.risk_based_prompting },
+    weights: { ...f.risk_weights },
+    thresholds: { stepUp: f.risk_thresholds.step_up, deny: f.risk_thresholds.deny },
+    rememberedDeviceDays: f.remembered_devices.days,
+    sensitiveActionMaxAgeSeconds: f.sensitive_action_max_age,
+    mfaMaxAgeSeconds: f.mfa_max_age,
+    velocity: {
+      windowSeconds: f.velocity.window,
+      accountFailures: f.velocity.account_failures,
+      ipFailures: f.velocity.ip_failures,
+      ipDistinctAccounts: f.velocity.ip_distinct_accounts,
+    },
+    impossibleTravelKmh: f.impossible_travel_kmh,
+    newAccountSeconds: f.new_account_age,
+    networks: { allow: [...f.networks.allow], deny: [...f.networks.deny] },
+    recovery: {
+      backupCodes: f.recovery.backup_codes,
+      adminRecovery: f.recovery.admin_recovery,
+      recoveryTimeoutSeconds: f.recovery.recovery_timeout,
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Loading and error reporting
+
+/** Reads and validates a policy file; `undefined` → the shipped default (DEFAULT_POLICY_PATH). */
+export function loadPolicyFile(path: string | undefined): RiskPolicy {
+  const file = path ?? DEFAULT_POLICY_PATH;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${ENV_NAME}: cannot read ${file}: ${(err as Error).message}`);
+  }
+  return parsePolicy(text, file);
+}
+
+/**
+ * Validates policy text; `source` names the file in errors. An empty document is the default policy.
+ * Throws ConfigError (one line: `STEPWISE_POLICY_FILE: <source>:<line>: <key.path>: <problem>`).
+ */
+export function parsePolicy(text: string, source: string): RiskPolicy {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  const syntax = doc.errors[0];
+  if (syntax) {
+    const pos = syntax.linePos?.[0];
+    const what = syntax.message.replace(/ at line \d+, column \d+:[\s\S]*$/, '').replace(/\s+/g, ' ').trim();
+    throw new ConfigError(`${ENV_NAME}: ${source}:${pos?.line ?? 1}: YAML syntax error: ${what}${pos ? ` (column ${pos.col})` : ''}`);
+  }
+  const raw: unknown = doc.contents === null ? {} : doc.toJS({ maxAliasCount: 100 });
+  const result = fileSchema.safeParse(raw);
+  if (result.success) return toPolicy(result.data);
+
+  // Report the issue that comes first in the file (zod's order follows the schema, not the text).
+  const located = result.error.issues.map((issue, i) => {
+    const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+    const keyPath = issue.code === 'unrecognized_keys' ? [...path, String(issue.keys[0])] : path;
+    return { issue, path, keyPath, line: lineOf(doc.contents, lineCounter, keyPath, issue.code === 'unrecognized_keys'), i };
+  });
+  located.sort((a, b) => a.line - b.line || a.i - b.i);
+  const { issue, path, keyPath, line } = located[0]!;
+  const message = describe(issue, path, raw);
+  throw new ConfigError(`${ENV_NAME}: ${source}:${line}: ${formatPath(keyPath)}: ${message}`);
+}
+
+function formatPath(path: readonly (string | number)[]): string {
+  if (path.length === 0) return '(root)';
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+/** 1-based line of the key (or, for a scalar value, of the value) at `path`; the nearest existing ancestor otherwise. */
+function lineOf(root: YamlNode | null, lc: LineCounter, path: readonly (string | number)[], keyOnly: boolean): number {
+  let node: unknown = root;
+  let offset = root?.range?.[0] ?? 0;
+  for (const seg of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+      if (!pair) break;
+      const key = pair.key as YamlNode;
+      offset = key.range?.[0] ?? offset;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg] as YamlNode | undefined;
+      if (!item) break;
+      offset = item.range?.[0] ?? offset;
+      node = item;
+    } else {
+      break;
+    }
+    if (!keyOnly && isScalar(node) && node.range) offset = node.range[0];
+  }
+  return lc.linePos(offset).line;
+}
+
+const EXPECTED: Record<string, string> = { object: 'a mapping', array: 'a list', boolean: 'true or false', number: 'a number', int: 'an integer', string: 'a string' };
+
+function describe(issue: z.core.$ZodIssue, path: readonly (string | number)[], raw: unknown): string {
+  let text: string;
+  switch (issue.code) {
+    case 'invalid_value':
+      text = `expected one of ${issue.values.map(String).join('|')}`;
+      break;
+    case 'invalid_type':
+      text = `expected ${EXPECTED[issue.expected] ?? issue.expected}`;
+      break;
+    case 'too_small':
+      text = issue.origin === 'array' ? `needs at least ${issue.minimum} entries` : `must be at least ${issue.minimum}`;
+      break;
+    case 'too_big':
+      text = issue.origin === 'array' ? `allows at most ${issue.maximum} entries` : `must be at most ${issue.maximum}`;
+      break;
+    case 'unrecognized_keys': {
+      const known = knownKeys(path);
+      const key = String(issue.keys[0]);
+      const near = known.find((k) => editDistance(k, key) <= 2);
+      return near ? `unknown key (did you mean ${near}?)` : `unknown key (expected one of ${known.join('|')})`;
+    }
+    default:
+      text = issue.message;
+  }
+  const value = valueAt(raw, path);
+  return value === undefined ? text : `${text} (got ${describeValue(value)})`;
+}
+
+function valueAt(raw: unknown, path: readonly (string | number)[]): unknown {
+  let v = raw;
+  for (const seg of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string | number, unknown>)[seg];
+  }
+  return v;
+}
+
+function describeValue(v: unknown): string {
+  if (Array.isArray(v)) return 'a list';
+  if (v !== null && typeof v === 'object') return 'a mapping';
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+/** The keys the schema allows for the object at `path`. */
+function knownKeys(path: readonly (string | number)[]): string[] {
+  let s: z.core.$ZodType | undefined = fileSchema;
+  for (const seg of path) {
+    s = unwrap(s);
+    if (s instanceof z.ZodObject) s = (s.shape as Record<string, z.core.$ZodType>)[String(seg)];
+    else if (s instanceof z.ZodArray) s = s.element as z.core.$ZodType;
+    else return [];
+    if (!s) return [];
+  }
+  s = unwrap(s);
+  return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
+}
+
+function unwrap(s: z.core.$ZodType): z.core.$ZodType {
+  for (;;) {
+    const def = s._zod.def as { type: string; innerType?: z.core.$ZodType; in?: z.core.$ZodType };
+    if (def.innerType && ['default', 'prefault', 'optional', 'nullable'].includes(def.type)) s = def.innerType;
+    else if (def.type === 'pipe' && def.in) s = def.in;
+    else return s;
+  }
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
