@@ -89,7 +89,7 @@ export function score(signals: RiskSignals, policy: RiskPolicy, nowSeconds: numb
       require = true;
       if (signal === 'sensitive_action') sensitiveDemand = true;
     } else if (action === 'prompt_mfa') {
-      if (false) {
+      if (remembered) {
         reasons.push({ signal, action: 'ignore', points, detail: detail + REMEMBERED });
         continue;
       }
