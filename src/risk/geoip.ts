@@ -4,8 +4,8 @@
  * read by the `maxmind` package. Lookups never throw: a bad address string, a private address or an address
  * the database does not know all give null.
  */
-import { BlockList, isIP } from 'node:net';
 import { readFile } from 'node:fs/promises';
+import { BlockList, isIP } from 'node:net';
 import { Reader, type Response } from 'maxmind';
 
 export interface GeoPoint {
@@ -223,10 +223,12 @@ export class GeoIp {
   /** Where the address is, or null (not an address, private, IPv6 in an IPv4-only database, not listed). */
   lookup(ip: string): GeoPoint | null {
     const parsed = parseIp(ip);
-    if (!parsed || NON_PUBLIC.check(formatIp(parsed), parsed.family)) return null;
+    if (!parsed) return null;
+    const address = formatIp(parsed);
+    if (NON_PUBLIC.check(address, parsed.family)) return null;
     if (parsed.family === 'ipv6' && this.ipVersion === 4) return null;
     try {
-      return toGeoPoint(this.reader.get(formatIp(parsed)));
+      return toGeoPoint(this.reader.get(address));
     } catch {
       // A damaged region of the file: treat as unknown rather than failing the sign-in.
       return null;

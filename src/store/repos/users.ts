@@ -11,6 +11,10 @@ export interface User {
   createdAt: number;
   /** Grants (and so every token) saved before this time (epoch ms) are dead; 0 when never ended. */
   tokensValidAfter: number;
+  /** Machine identity: exempt from enrollment and risk prompts, never more than loa1. */
+  serviceAccount: boolean;
+  /** First completed sign-in (epoch ms): the enforcement grace period counts from it. */
+  firstSignInAt: number | null;
 }
 
 const toUser = (row: Record<string, unknown>): User => ({
@@ -21,6 +25,8 @@ const toUser = (row: Record<string, unknown>): User => ({
   disabled: Boolean(row.disabled),
   createdAt: Number(row.created_at),
   tokensValidAfter: Number(row.tokens_valid_after ?? 0),
+  serviceAccount: Boolean(row.service_account),
+  firstSignInAt: row.first_sign_in_at === null || row.first_sign_in_at === undefined ? null : Number(row.first_sign_in_at),
 });
 
 export function normaliseEmail(email: string): string {
@@ -45,12 +51,17 @@ export class UsersRepo {
     await guardStore(() => trx('users').where({ id }).update({ tokens_valid_after: nowMs, updated_at: nowMs }));
   }
 
+  /** Marks the first completed sign-in (no-op after the first). */
+  async markFirstSignIn(id: string, nowMs: number): Promise<void> {
+    await guardStore(() => this.db('users').where({ id }).whereNull('first_sign_in_at').update({ first_sign_in_at: nowMs }));
+  }
+
   async count(): Promise<number> {
     const row = await guardStore(() => this.db('users').count<{ n: number | string }[]>({ n: '*' }).first());
     return Number(row?.n ?? 0);
   }
 
-  async create(input: { email: string; name?: string | null; passwordHash: string }): Promise<User> {
+  async create(input: { email: string; name?: string | null; passwordHash: string; serviceAccount?: boolean }): Promise<User> {
     const now = Date.now();
     const row = {
       id: newId(),
@@ -58,6 +69,7 @@ export class UsersRepo {
       name: input.name ?? null,
       password_hash: input.passwordHash,
       disabled: false,
+      service_account: Boolean(input.serviceAccount),
       created_at: now,
       updated_at: now,
     };
