@@ -3,7 +3,7 @@
  * which defines the global SimpleWebAuthnBrowser. All data comes from data-* attributes (CSP: script-src 'self').
  *
  * JSON contract with the server (requests are sent with Content-Type and Accept: application/json):
- *   [data-testid="webauthn-start"]     POST data-action   { csrf, response }        (authentication)
+ *   [data-testid="webauthn-start"]     POST data-action   { csrf, response, remember_device } (authentication)
  *   [data-testid="webauthn-register"]  POST data-action   { csrf, response, name }  (registration)
  *   #passkey-signin                    POST data-options-url { csrf } → { optionsJSON }
  *                                      POST data-verify-url  { csrf, response }
@@ -158,7 +158,9 @@
       return lib
         .startAuthentication({ optionsJSON: optionsJSON })
         .then(function (response) {
-          return postJson(button.getAttribute('data-action'), { csrf: button.getAttribute('data-csrf'), response: response });
+          // "Remember this device" travels with the assertion when the page offers it.
+          var remember = document.getElementById('remember_device');
+          return postJson(button.getAttribute('data-action'), { csrf: button.getAttribute('data-csrf'), response: response, remember_device: Boolean(remember && remember.checked) });
         })
         .then(function (data) {
           return settle(data, errorEl);

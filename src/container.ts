@@ -30,6 +30,12 @@ import { FactorsRepo } from './store/repos/factors.js';
 import { buildRegistry } from './factors/registry.js';
 import { FactorService } from './factors/service.js';
 import { readAccountAssurance } from './factors/assurance.js';
+import { RiskCollector } from './risk/collector.js';
+import { RiskService } from './risk/service.js';
+import { GeoIp } from './risk/geoip.js';
+import { DevicesRepo } from './store/repos/devices.js';
+import { SignInsRepo } from './store/repos/sign-ins.js';
+import { LoginFailuresRepo } from './store/repos/login-failures.js';
 import { ensureAccountClient } from './account/session.js';
 
 export interface Container {
@@ -49,6 +55,7 @@ export interface Container {
   levels: LevelRule[];
   throttles: Record<ThrottleName, Throttle>;
   knownBrowsers: KnownBrowsers;
+  risk: RiskService;
   provider: Provider;
   flow: SignInFlow;
   factors: FactorsRepo;
@@ -94,6 +101,15 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     const factors = new FactorsRepo(db);
     const factorService = new FactorService(buildRegistry({ config, db, factors, kv, box }), factors, throttles.factorAccount, audit);
     const accounts = (accountId: string) => readAccountAssurance(factorService, accountId);
+    const failures = new LoginFailuresRepo(db);
+    const collector = new RiskCollector({
+      devices: new DevicesRepo(db),
+      signIns: new SignInsRepo(db),
+      failures,
+      geoip: config.geoipDb ? await GeoIp.open(config.geoipDb) : null,
+      policy: config.risk,
+    });
+    const risk = new RiskService({ collector, users, factorService, knownBrowsers, audit, now });
     const provider = createProvider({
       config,
       users,
@@ -111,7 +127,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
         },
       }),
       levels,
-      policy: buildInteractionPolicy({ levels, sessions, events, accounts, now }),
+      policy: buildInteractionPolicy({ levels, sessions, events, risk, now }),
     });
     await ensureAccountClient(clients, config);
     const authContexts = new AuthContextStore(kv);
@@ -122,6 +138,8 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
       password: new PasswordFactor(users, hasher),
       loginGuard: new LoginGuard({ throttles, strangerDelay: rules.strangerDelay, knownBrowsers, users }),
       knownBrowsers,
+      risk,
+      kv,
       audit,
       clients,
       users,
@@ -129,6 +147,10 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
       levels,
       now,
     });
+    // Failed-attempt records matter for the velocity window only (minutes); keep a day, on every store.
+    const failureSweep = setInterval(() => void failures.sweep(now() - 24 * 3600 * 1000).catch(() => undefined), 60 * 60 * 1000);
+    failureSweep.unref();
+    closers.unshift(async () => clearInterval(failureSweep));
     if (!redis) {
       // Embedded mode: expired artifacts live in SQL tables, so sweep them periodically.
       const timer = setInterval(() => {
@@ -138,7 +160,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
       timer.unref();
       closers.unshift(async () => clearInterval(timer));
     }
-    return { config, log, db, redis, kv, box, users, clients, hasher, csrf: new Csrf(box), audit, keys, views, levels, throttles, knownBrowsers, provider, flow, factors, factorService, now, close };
+    return { config, log, db, redis, kv, box, users, clients, hasher, csrf: new Csrf(box), audit, keys, views, levels, throttles, knownBrowsers, risk, provider, flow, factors, factorService, now, close };
   } catch (err) {
     await close().catch(() => undefined);
     throw err;

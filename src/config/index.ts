@@ -8,6 +8,8 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_LEVELS, type LevelRule } from '../policy/levels.js';
 import { loadLevelsFile } from './levels-file.js';
+import { loadPolicyFile } from '../risk/policy-file.js';
+import type { RiskPolicy } from '../risk/types.js';
 import { MAX_PROXY_HOPS, parseProxyCidr, type TrustProxy } from '../security/client-ip.js';
 
 /** Defaults, with loa1 lasting as long as the session itself. */
@@ -84,6 +86,8 @@ const envSchema = z.object({
   REFRESH_TOKEN_MAX_LIFETIME_SECONDS: intFromEnv(30 * 24 * 3600, 3600, 365 * 24 * 3600),
   STEPWISE_REQUIRE_MFA: boolFromEnv(false),
   STEPWISE_LEVELS_FILE: z.string().min(1).optional(),
+  STEPWISE_POLICY_FILE: z.string().min(1).optional(),
+  GEOIP_DB: z.string().min(1).optional(),
 });
 
 export interface Secrets {
@@ -121,6 +125,10 @@ export interface Config {
   levels: LevelRule[];
   /** Every user must keep a second factor once enrolled (the last one cannot be removed). */
   requireMfa: boolean;
+  /** Risk and MFA-enforcement policy (STEPWISE_POLICY_FILE, else policy/default.yaml). */
+  risk: RiskPolicy;
+  /** MaxMind-format database for the location signals; unset: location is "unknown", never an error. */
+  geoipDb: string | undefined;
 }
 
 const secretsFileSchema = z.object({
@@ -244,6 +252,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`ISSUER: must be https:// when NODE_ENV=production ${describeRejected('ISSUER', issuer)}`);
   }
   const issuerUrl = new URL(issuer);
+  const filePolicy = loadPolicyFile(env.STEPWISE_POLICY_FILE);
+  const risk: RiskPolicy = env.STEPWISE_REQUIRE_MFA ? { ...filePolicy, mfaEnforcement: { ...filePolicy.mfaEnforcement, allUsers: true } } : filePolicy;
   return {
     env: env.NODE_ENV,
     port: env.PORT,
@@ -264,6 +274,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     reauthWindowSeconds: env.REAUTH_WINDOW_SECONDS,
     refreshTokenMaxLifetimeSeconds: env.REFRESH_TOKEN_MAX_LIFETIME_SECONDS,
     levels: env.STEPWISE_LEVELS_FILE ? loadLevelsFile(env.STEPWISE_LEVELS_FILE) : sessionBoundLevels(env.SESSION_TTL_SECONDS),
-    requireMfa: env.STEPWISE_REQUIRE_MFA,
+    // STEPWISE_REQUIRE_MFA is the deprecated alias of mfa_enforcement.all_users: true; either way the last
+    // second factor cannot be removed.
+    requireMfa: env.STEPWISE_REQUIRE_MFA || risk.mfaEnforcement.allUsers,
+    risk,
+    geoipDb: env.GEOIP_DB,
   };
 }

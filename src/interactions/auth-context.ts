@@ -4,10 +4,22 @@
  */
 import type { KvStore } from '../store/kv.js';
 import type { VerifiedMethod } from '../factors/types.js';
+import type { Demand } from '../policy/requirement.js';
+import type { Observed } from '../risk/collector.js';
+import type { SessionOrigin } from '../risk/service.js';
 
 export interface AuthContext {
   accountId: string;
   methods: VerifiedMethod[];
+  /**
+   * The risk verdict this sign-in was held to (set by the flow after the first factor), so every step and
+   * the login prompt's check apply the same demands.
+   */
+  risk?: { demands: Demand[]; secondFactorWithin?: number | undefined; observed: Observed } | undefined;
+  /** The user ticked "remember this device" on a second factor. */
+  rememberDevice?: boolean;
+  /** Where the session was established (SSO requests from elsewhere are judged again). */
+  origin?: SessionOrigin | undefined;
 }
 
 /**
@@ -34,8 +46,9 @@ export class AuthContextStore {
   /** Adds a verified method; a different account restarts the context (no mixing of two users' factors). */
   async addMethod(uid: string, accountId: string, method: VerifiedMethod): Promise<AuthContext> {
     const current = await this.get(uid);
-    const base = current && current.accountId === accountId ? current : { accountId, methods: [] };
+    const base: AuthContext = current && current.accountId === accountId ? current : { accountId, methods: [] };
     const next: AuthContext = {
+      ...base,
       accountId,
       methods: [...base.methods.filter((m) => !(m.kind === method.kind && m.factorId === method.factorId)), method],
     };

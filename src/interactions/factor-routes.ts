@@ -43,6 +43,7 @@ export function factorRoutes(deps: InteractionDeps): Router {
       error: error ? { message: error.publicMessage, field: error.field ?? 'code' } : null,
       alternatives: alternatives(details.uid, remaining, kind),
       uid: details.uid,
+      rememberDays: await flow.rememberDays(details),
     });
   }
 

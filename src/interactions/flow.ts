@@ -20,6 +20,9 @@ import type { LevelRule } from '../policy/levels.js';
 import { currentLevel, usefulFactors } from '../policy/decision.js';
 import { assuranceRequirement, decide, freshSince, liveMethods, ruleFor, type AssuranceRequirement, type Decision } from '../policy/requirement.js';
 import { readAccountAssurance, type AccountAssurance } from '../factors/assurance.js';
+import { readClientPolicy, isSensitiveRequest } from '../policy/client-policy.js';
+import type { RiskService, SessionOrigin } from '../risk/service.js';
+import type { KvStore } from '../store/kv.js';
 import { LEVEL_CHECK, type StepwiseLoginExtras } from '../oidc/policy.js';
 import { AppError } from '../errors/index.js';
 
@@ -32,6 +35,9 @@ export interface FlowDeps {
   /** Sign-in throttles (counted before the password or passkey is checked). */
   loginGuard: LoginGuard;
   knownBrowsers: KnownBrowsers;
+  risk: RiskService;
+  /** Short-lived state: which interactions the risk policy refused (`denied:<uid>`). */
+  kv: KvStore;
   audit: AuditLog;
   clients: ClientsRepo;
   users: UsersRepo;
@@ -82,13 +88,65 @@ export class SignInFlow {
    * built from the request's raw parameters, the client's policy and the account's demand — exactly what
    * the login prompt's check builds, so the flow can never finish where the check would refuse.
    */
-  async evaluate(details: InteractionDetails, accountId: string): Promise<{ req: AssuranceRequirement; account: AccountAssurance }> {
+  async evaluate(details: InteractionDetails, authCtx: AuthContext): Promise<{ req: AssuranceRequirement; account: AccountAssurance }> {
     const [client, account] = await Promise.all([
       this.deps.clients.find(String(details.params.client_id)),
-      readAccountAssurance(this.deps.factorService, accountId),
+      readAccountAssurance(this.deps.factorService, authCtx.accountId),
     ]);
-    const req = assuranceRequirement({ levels: this.deps.levels, client, params: details.params, demands: account.demands });
+    const risk = authCtx.risk;
+    const req = assuranceRequirement({
+      levels: this.deps.levels,
+      client,
+      params: details.params,
+      demands: risk?.demands ?? [],
+      secondFactorWithin: risk?.secondFactorWithin,
+    });
     return { req, account };
+  }
+
+  /**
+   * Judges this sign-in's risk once (after the first factor, or when an SSO step-up starts) and holds every
+   * later step to that verdict. A denial ends the sign-in on a page that says what to do.
+   */
+  private async judge(ctx: Context, details: InteractionDetails, authCtx: AuthContext, origin?: SessionOrigin): Promise<AuthContext | null> {
+    const clientId = String(details.params.client_id);
+    const policy = readClientPolicy(await this.deps.clients.find(clientId));
+    const assessment = await this.deps.risk.assess(this.deps.risk.requestContext(ctx), authCtx.accountId, {
+      sensitive: isSensitiveRequest(policy, details.params.scope),
+      rememberedAllowed: policy.remembered_devices !== false,
+      session: origin,
+    });
+    if (!assessment) throw new AppError('interaction_not_found');
+    const { verdict } = assessment;
+    await this.deps.risk.audit(verdict, { userId: authCtx.accountId, clientId, ip: ctx.ip, sso: Boolean(origin) });
+    if (verdict.denied) return null;
+    const judged: AuthContext = { ...authCtx, risk: { demands: verdict.demands, secondFactorWithin: verdict.secondFactorWithin, observed: verdict.observed } };
+    await this.deps.authContexts.set(details.uid, judged);
+    return judged;
+  }
+
+  /** The risk policy refused the sign-in: the page explains, and the RP gets access_denied. */
+  async denied(ctx: Context, details: InteractionDetails, accountId: string): Promise<string> {
+    await this.deps.authContexts.clear(details.uid);
+    await this.deps.kv.set(`denied:${details.uid}`, accountId, 3600);
+    await this.deps.audit.record({ type: 'login.denied', outcome: 'failure', userId: accountId, clientId: String(details.params.client_id), ip: ctx.ip });
+    return `/interaction/${details.uid}/denied`;
+  }
+
+  /** Whether this interaction was refused by the risk policy (the denied page shows only then). */
+  async wasDenied(details: InteractionDetails): Promise<boolean> {
+    return (await this.deps.kv.get(`denied:${details.uid}`)) !== null;
+  }
+
+  /** Leaves a refused sign-in: back to the RP with access_denied. */
+  async leaveDenied(ctx: Context, details: InteractionDetails): Promise<string> {
+    await this.deps.kv.del(`denied:${details.uid}`);
+    return this.deps.provider.interactionResult(
+      ctx.req,
+      ctx.res,
+      { error: 'access_denied', error_description: 'the sign-in was refused by the security policy' },
+      { mergeWithLastSubmission: false },
+    );
   }
 
   /** The signed-in-so-far user of this interaction, or an error sending them back to the login page. */
@@ -109,7 +167,7 @@ export class SignInFlow {
    * accept a lower acr on voluntary requests, the highest level still reachable at or above the floor.
    */
   private async target(details: InteractionDetails, authCtx: AuthContext) {
-    const { req, account } = await this.evaluate(details, authCtx.accountId);
+    const { req, account } = await this.evaluate(details, authCtx);
     const { policy, levels } = req;
     const now = this.nowSeconds();
     const methods = liveMethods(authCtx.methods, account.activeFactorIds);
@@ -138,11 +196,19 @@ export class SignInFlow {
     return (await this.target(details, authCtx)).offer;
   }
 
-  /** Verifies one second factor in this interaction and moves on. */
+  /** Verifies one second factor in this interaction and moves on; `remember_device` in the input marks the device. */
   async secondFactor(ctx: Context, details: InteractionDetails, kind: string, input: FactorInput): Promise<string> {
     const { ctx: fctx, authCtx } = await this.factorContext(details);
     const method = await this.deps.factorService.verify(kind, fctx, input, { ip: ctx.ip, clientId: String(details.params.client_id) });
+    const remember = input.remember_device === true || input.remember_device === '1' || input.remember_device === 'on';
+    if (remember && (await this.rememberDays(details)) > 0) await this.deps.authContexts.set(details.uid, { ...authCtx, rememberDevice: true });
     return this.afterMethod(ctx, details, authCtx.accountId, method);
+  }
+
+  /** Days "remember this device" lasts for this client (0: the policy or the client does not offer it). */
+  async rememberDays(details: InteractionDetails): Promise<number> {
+    const policy = readClientPolicy(await this.deps.clients.find(String(details.params.client_id)));
+    return policy.remembered_devices === false ? 0 : this.deps.risk.policy.rememberedDeviceDays;
   }
 
   /** Passkey as the first step: the credential names the user. */
@@ -168,7 +234,15 @@ export class SignInFlow {
     await this.deps.audit.record({ type: 'login.passkey', outcome: 'success', userId: verified.userId, clientId, ip: ctx.ip });
     // Known browser: remembered after the verified first factor (see password()).
     await this.deps.knownBrowsers.remember(ctx, verified.userId);
-    return this.afterMethod(ctx, details, verified.userId, verified.method);
+    return this.firstFactor(ctx, details, verified.userId, verified.method);
+  }
+
+  /** After the first factor: judge the risk, then continue. */
+  private async firstFactor(ctx: Context, details: InteractionDetails, accountId: string, method: VerifiedMethod): Promise<string> {
+    const started = await this.deps.authContexts.addMethod(details.uid, accountId, method);
+    const judged = await this.judge(ctx, details, started);
+    if (!judged) return this.denied(ctx, details, accountId);
+    return this.advance(ctx, details, judged);
   }
 
   private async afterMethod(ctx: Context, details: InteractionDetails, accountId: string, method: VerifiedMethod): Promise<string> {
@@ -188,6 +262,7 @@ export class SignInFlow {
     } catch (err) {
       if (err instanceof AppError && err.code === 'invalid_credentials') {
         await audit.record({ type: 'login.password', outcome: 'failure', clientId, ip: ctx.ip, details: { email: account } });
+        await this.deps.risk.failedPassword(account, ctx.ip);
       }
       throw err;
     }
@@ -196,8 +271,7 @@ export class SignInFlow {
     // exempts this browser from the per-account password throttles (it keeps its own per-account+device
     // limit); second factors keep their throttles, so a browser that knows the password gains nothing more.
     await this.deps.knownBrowsers.remember(ctx, verified.user.id);
-    const authCtx = await this.deps.authContexts.addMethod(details.uid, verified.user.id, verified.method);
-    return this.advance(ctx, details, authCtx);
+    return this.firstFactor(ctx, details, verified.user.id, verified.method);
   }
 
   /**
@@ -218,10 +292,16 @@ export class SignInFlow {
     if (!sctx || sctx.accountId !== session.accountId) return null;
     // Keep only methods still valid for the level asked for; if the password is not among them, the user
     // signs in again from the password step.
-    const { req } = await this.evaluate(details, sctx.accountId);
+    // The step-up is judged like a sign-in: from where it comes, for what it asks.
+    const judged = await this.judge(ctx, details, { accountId: sctx.accountId, methods: sctx.methods }, sctx.origin ?? { deviceHash: null, network: null });
+    if (!judged) return this.denied(ctx, details, sctx.accountId);
+    const { req } = await this.evaluate(details, judged);
     const since = freshSince(req, this.nowSeconds());
-    const carried = { accountId: sctx.accountId, methods: sctx.methods.filter((m) => m.at >= since) };
-    if (!carried.methods.some((m) => m.kind === 'password' || (m.kind === 'webauthn' && m.userVerified))) return null;
+    const carried: AuthContext = { ...judged, methods: sctx.methods.filter((m) => m.at >= since) };
+    if (!carried.methods.some((m) => m.kind === 'password' || (m.kind === 'webauthn' && m.userVerified))) {
+      await this.deps.authContexts.clear(details.uid);
+      return null;
+    }
     await this.deps.authContexts.set(details.uid, carried);
     return this.advance(ctx, details, carried);
   }
@@ -280,18 +360,30 @@ export class SignInFlow {
     const extras: StepwiseLoginExtras = decision.lowered ? { stepwise_lower: true } : {};
     // auth_time is this (latest) active authentication; the methods with their own times travel along so the
     // policy check can persist them for the session (see oidc/policy.ts).
+    const observed = authCtx.risk?.observed;
+    const sessionCtx: AuthContext = {
+      ...authCtx,
+      origin: observed ? { deviceHash: observed.deviceHash, network: observed.network } : authCtx.origin,
+    };
     const login: Record<string, unknown> & StepwiseLoginExtras = {
       accountId: authCtx.accountId,
       acr,
       amr: decision.amr,
       ts: this.nowSeconds(),
       remember: true,
-      stepwise: authCtx,
+      stepwise: sessionCtx,
       ...extras,
     };
     const result = { login: login as { accountId: string; acr: string; amr: string[]; ts: number; remember: boolean } };
     const target = await this.deps.provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
     await this.deps.authContexts.clear(details.uid);
+    if (observed) {
+      // This device, network and place are now known for the user; a second factor in this sign-in is the
+      // device's last MFA; "remember this device" marks it.
+      const startedAt = Math.min(...authCtx.methods.map((m) => m.at));
+      const mfa = authCtx.methods.some((m) => m.kind !== 'password' && m.at >= startedAt);
+      await this.deps.risk.completed(authCtx.accountId, observed, { mfa, rememberDevice: Boolean(authCtx.rememberDevice && mfa) });
+    }
     await this.deps.audit.record({
       type: 'login.complete',
       outcome: 'success',

@@ -102,6 +102,24 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     ctx.redirect(await flow.consent(ctx, details));
   });
 
+  // The risk policy refused this sign-in: say so plainly (nothing that helps an attacker), then return to the
+  // application with access_denied.
+  router.get('/denied', async (ctx) => {
+    const details = await loadInteraction(provider, ctx);
+    if (!(await flow.wasDenied(details))) throw new AppError('interaction_not_found');
+    ctx.status = 403;
+    ctx.type = 'html';
+    ctx.body = await views.render('denied', { title: 'Sign-in blocked', uid: details.uid, csrf: csrf.token(details.uid), client: await flow.clientView(details) });
+  });
+
+  router.post('/denied', async (ctx) => {
+    const details = await loadInteraction(provider, ctx);
+    const body = parseBody(csrfOnly, ctx.request.body);
+    csrf.assert(details.uid, body.csrf);
+    if (!(await flow.wasDenied(details))) throw new AppError('interaction_not_found');
+    ctx.redirect(await flow.leaveDenied(ctx, details));
+  });
+
   router.post('/abort', async (ctx) => {
     const details = await loadInteraction(provider, ctx);
     const body = parseBody(csrfOnly, ctx.request.body);

@@ -9,8 +9,9 @@
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AuthContext, AuthContextStore } from '../interactions/auth-context.js';
 import type { LevelRule } from '../policy/levels.js';
-import type { AccountAssurance } from '../factors/assurance.js';
-import { assuranceRequirement, decide, liveMethods, type AssuranceRequirement } from '../policy/requirement.js';
+import type { RiskService } from '../risk/service.js';
+import { readClientPolicy, isSensitiveRequest } from '../policy/client-policy.js';
+import { assuranceRequirement, decide, liveMethods, type AssuranceRequirement, type Demand } from '../policy/requirement.js';
 
 const { Check, base } = interactionPolicy;
 
@@ -31,19 +32,25 @@ export interface PolicyDeps {
    * refresh chain may live: refreshes re-derive acr/amr from them (oidc/refresh-decay.ts).
    */
   events: AuthContextStore;
-  accounts: (accountId: string) => Promise<AccountAssurance>;
+  risk: RiskService;
   now: () => number;
 }
 
 export const eventKey = (sessionUid: string, authTime: number) => `${sessionUid}:${authTime}`;
 
+interface Demands {
+  demands: Demand[];
+  secondFactorWithin?: number | undefined;
+  denied?: boolean;
+}
+
 /** The one requirement for this authorization request (raw parameters: a request object / PAR is merged in). */
-function requirementOf(ctx: KoaContextWithOIDC, levels: LevelRule[], account?: AccountAssurance): AssuranceRequirement {
+function requirementOf(ctx: KoaContextWithOIDC, levels: LevelRule[], risk: Demands = { demands: [] }): AssuranceRequirement {
   return assuranceRequirement({
     levels,
     client: ctx.oidc.client as unknown as Record<string, unknown>,
     params: ctx.oidc.params ?? {},
-    demands: account?.demands ?? [],
+    ...risk,
   });
 }
 
@@ -64,9 +71,6 @@ export function buildInteractionPolicy(deps: PolicyDeps) {
         const { oidc } = ctx;
         const session = oidc.session;
         if (!session?.accountId) return Check.REQUEST_PROMPT;
-        const account = await deps.accounts(session.accountId);
-        const req = requirementOf(ctx, deps.levels, account);
-        if (req.unmet) return Check.REQUEST_PROMPT;
         const login = oidc.result?.login as (Record<string, unknown> & StepwiseLoginExtras) | undefined;
         let sctx: AuthContext | null = null;
         if (login?.stepwise && login.stepwise.accountId === session.accountId) {
@@ -80,13 +84,37 @@ export function buildInteractionPolicy(deps: PolicyDeps) {
           sctx = await deps.sessions.get(session.uid);
         }
         if (!sctx || sctx.accountId !== session.accountId) return Check.REQUEST_PROMPT;
+        // The sign-in that just finished was held to its own risk verdict; any other request (SSO) is judged
+        // again now — from where it comes, for what it asks.
+        let risk: Demands;
+        let activeFactorIds: ReadonlySet<string>;
+        if (login?.stepwise && sctx.risk) {
+          risk = { demands: sctx.risk.demands, secondFactorWithin: sctx.risk.secondFactorWithin };
+          activeFactorIds = new Set(sctx.methods.map((m) => m.factorId).filter((id): id is string => Boolean(id)));
+        } else {
+          const clientPolicy = readClientPolicy(oidc.client as unknown as Record<string, unknown>);
+          const assessment = await deps.risk.assess(deps.risk.requestContext(ctx), session.accountId, {
+            sensitive: isSensitiveRequest(clientPolicy, oidc.params?.scope),
+            rememberedAllowed: clientPolicy.remembered_devices !== false,
+            session: sctx.origin,
+          });
+          if (!assessment) return Check.REQUEST_PROMPT;
+          const { verdict } = assessment;
+          risk = verdict;
+          activeFactorIds = assessment.account.activeFactorIds;
+          if (verdict.decision.decision.kind !== 'allow') {
+            await deps.risk.audit(verdict, { userId: session.accountId, clientId: String(oidc.client?.clientId), ip: ctx.ip, sso: true });
+          }
+        }
+        const req = requirementOf(ctx, deps.levels, risk);
+        if (req.unmet) return Check.REQUEST_PROMPT;
         const now = Math.floor(deps.now() / 1000);
         // max_age on our clock as well (the built-in check uses the wall clock): freshness and level are
         // judged against the same time source.
         if (req.maxAgeSeconds !== undefined && !login && (session.loginTs ?? 0) < now - req.maxAgeSeconds) return Check.REQUEST_PROMPT;
         // A lower acr is accepted only from the sign-in that just offered the user everything they have,
         // never from a stored session, and never below the floor (client minimum and account demand).
-        const decision = decide(req, liveMethods(sctx.methods, account.activeFactorIds), now, { allowLower: Boolean(login?.stepwise_lower) });
+        const decision = decide(req, liveMethods(sctx.methods, activeFactorIds), now, { allowLower: Boolean(login?.stepwise_lower) });
         if (!decision) return Check.REQUEST_PROMPT;
         if (session.acr !== decision.acr) session.acr = decision.acr;
         if (!sameSet(session.amr, decision.amr)) session.amr = decision.amr;

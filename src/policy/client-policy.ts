@@ -23,6 +23,8 @@ export const clientPolicySchema = z
     enroll_on_unmet: z.boolean().optional(),
     /** Whether remembered devices may skip risk-driven prompts (never a level requirement). */
     remembered_devices: z.boolean().optional(),
+    /** Scopes whose request is a sensitive action (the risk policy's sensitive_action signal). */
+    sensitive_scopes: z.array(z.string().min(1).max(100)).max(50).optional(),
   })
   .strict();
 
@@ -31,4 +33,11 @@ export type ClientPolicy = z.infer<typeof clientPolicySchema>;
 export function readClientPolicy(client: { [key: string]: unknown } | undefined): ClientPolicy {
   const parsed = clientPolicySchema.safeParse(client?.stepwise_policy ?? {});
   return parsed.success ? parsed.data : {};
+}
+
+/** The request asks for a scope this client lists as sensitive. */
+export function isSensitiveRequest(policy: ClientPolicy, scope: unknown): boolean {
+  if (!policy.sensitive_scopes?.length || typeof scope !== 'string') return false;
+  const asked = new Set(scope.split(' '));
+  return policy.sensitive_scopes.some((s) => asked.has(s));
 }

@@ -34,6 +34,10 @@ export interface AssuranceRequirement extends Requirement {
   maxAgeSeconds: number | undefined;
   /** The client accepts a lower acr than requested (never below `floor`, never for essential requests). */
   mayLower: boolean;
+  /** A second factor (anything but the password) must have been verified this recently: sensitive actions. */
+  secondFactorWithin: number | undefined;
+  /** The risk policy refuses this sign-in outright. */
+  denied: boolean;
 }
 
 type ClaimsAcr = NonNullable<Requested['claimsAcr']>;
@@ -74,6 +78,8 @@ export interface RequirementInput {
   client: { [key: string]: unknown } | undefined;
   params: RequestParams;
   demands: Demand[];
+  secondFactorWithin?: number | undefined;
+  denied?: boolean;
 }
 
 export function assuranceRequirement(input: RequirementInput): AssuranceRequirement {
@@ -92,12 +98,9 @@ export function assuranceRequirement(input: RequirementInput): AssuranceRequirem
     demands: input.demands,
     maxAgeSeconds: maxAgeOf(input.params.max_age),
     mayLower: Boolean(policy.allow_lower_acr) && !req.essential,
+    secondFactorWithin: input.secondFactorWithin,
+    denied: Boolean(input.denied),
   };
-}
-
-/** The account's own demand: once any second factor is enrolled, the password alone never passes. */
-export function accountDemand(secondFactors: number): Demand[] {
-  return secondFactors > 0 ? [{ source: 'account', level: 2, reason: 'second_factor_enrolled' }] : [];
 }
 
 /** The smallest level rule at or above `level` (what "reach level N" means in the table). */
@@ -120,8 +123,9 @@ export interface Decision {
  * lower levels gets the strongest level held at or above the floor. undefined: the requirement is unmet.
  */
 export function decide(req: AssuranceRequirement, methods: VerifiedMethod[], nowSeconds: number, opts: { allowLower?: boolean } = {}): Decision | undefined {
-  if (req.unmet) return undefined;
+  if (req.unmet || req.denied) return undefined;
   const { levels, policy } = req;
+  if (req.secondFactorWithin !== undefined && !freshSecondFactor(req, methods, nowSeconds)) return undefined;
   const reached = strongestRule(levels, methods, nowSeconds, policy);
   const lowering = Boolean(opts.allowLower && req.mayLower);
   if (!reached || reached.level < (lowering ? req.floor : req.level)) return undefined;
@@ -136,6 +140,12 @@ export function decide(req: AssuranceRequirement, methods: VerifiedMethod[], now
   // amr says what really happened: the methods behind the strongest level reached (an RP that insisted on
   // exactly loa1 still learns that two factors were used).
   return { acr, level: rule.level, amr: amrForLevel(reached, backingMethods(reached, methods, nowSeconds, policy)), lowered };
+}
+
+/** A method other than the password (a second factor, or a passkey) verified within `secondFactorWithin`. */
+export function freshSecondFactor(req: AssuranceRequirement, methods: VerifiedMethod[], nowSeconds: number): boolean {
+  const since = nowSeconds - (req.secondFactorWithin ?? Number.POSITIVE_INFINITY);
+  return methods.some((m) => m.kind !== 'password' && m.at >= since);
 }
 
 function strongestRule(levels: LevelRule[], methods: VerifiedMethod[], nowSeconds: number, policy: ClientPolicy, cap = Number.POSITIVE_INFINITY): LevelRule | undefined {

@@ -52,6 +52,8 @@ export interface CollectInput {
   request: RequestContext;
   /** The request asks for a scope the client lists as sensitive. */
   sensitive: boolean;
+  /** The client lets a remembered device spare risk-driven prompts (client policy remembered_devices). */
+  rememberedAllowed?: boolean;
   /** For SSO requests: the device and network the session was established from. */
   session?: { deviceHash: string | null; network: string | null } | undefined;
   nowMs: number;
@@ -135,7 +137,7 @@ export class RiskCollector {
       },
       device: {
         known: Boolean(device),
-        remembered: Boolean(device?.rememberedUntil && device.rememberedUntil > nowMs),
+        remembered: input.rememberedAllowed !== false && Boolean(device?.rememberedUntil && device.rememberedUntil > nowMs),
       },
       network: { prefix: network, known: allowListed || knownNetwork, allowListed, denyListed: inList(this.deny, request.ip) },
       location: {

@@ -17,6 +17,8 @@ export interface Page {
 
 export class FakeBrowser {
   readonly cookies: Cookie[] = [];
+  /** Sent with every request (e.g. X-Forwarded-For behind TRUST_PROXY, a User-Agent). */
+  readonly headers: Record<string, string> = {};
 
   constructor(private readonly origin: string) {}
 
@@ -44,7 +46,7 @@ export class FakeBrowser {
   /** One request, no redirect following. */
   async request(url: string, init: { method?: string; form?: Record<string, string>; json?: unknown; headers?: Record<string, string> } = {}): Promise<Page> {
     const target = new URL(url, this.origin);
-    const headers: Record<string, string> = { accept: 'text/html', ...init.headers };
+    const headers: Record<string, string> = { accept: 'text/html', ...this.headers, ...init.headers };
     const cookie = this.cookieHeader(target);
     if (cookie) headers.cookie = cookie;
     let body: string | undefined;

@@ -62,7 +62,7 @@ export function stepUpKit(server: () => TestServer, defaultRp: () => TestRp, clo
   }
 
   /** Answers every page until the browser leaves the IdP; records which steps were asked. */
-  async function answer(browser: FakeBrowser, page: Page, u: TestUser, asked: string[] = []): Promise<Page> {
+  async function answer(browser: FakeBrowser, page: Page, u: TestUser, asked: string[] = [], opts: { rememberDevice?: boolean } = {}): Promise<Page> {
     for (let i = 0; i < 8; i++) {
       if (!page.url.includes('/interaction/')) return page;
       const login = page.body.match(/action="(\/interaction\/[^"]+\/login)"/)?.[1];
@@ -75,7 +75,8 @@ export function stepUpKit(server: () => TestServer, defaultRp: () => TestRp, clo
       if (totp) {
         asked.push('totp');
         advance(30);
-        page = await browser.follow(totp, { form: { code: totpCode(u.totpSecret!, now()), csrf: hiddenField(page.body, 'csrf') } });
+        const remember: Record<string, string> = opts.rememberDevice ? { remember_device: '1' } : {};
+        page = await browser.follow(totp, { form: { code: totpCode(u.totpSecret!, now()), csrf: hiddenField(page.body, 'csrf'), ...remember } });
         continue;
       }
       const webauthn = page.body.match(/data-options='([^']+)'\s+data-action="([^"]+)" data-csrf="([^"]+)"/);
@@ -99,15 +100,15 @@ export function stepUpKit(server: () => TestServer, defaultRp: () => TestRp, clo
     return page;
   }
 
-  async function authorize(browser: FakeBrowser, u: TestUser, params: Record<string, string> = {}, client = defaultRp()) {
+  async function authorize(browser: FakeBrowser, u: TestUser, params: Record<string, string> = {}, client = defaultRp(), opts: { rememberDevice?: boolean } = {}) {
     const req = await authRequest(client, params);
     const asked: string[] = [];
-    const page = await answer(browser, await browser.follow(req.url), u, asked);
+    const page = await answer(browser, await browser.follow(req.url), u, asked, opts);
     return { req, page, asked, callback: new URL(page.url) };
   }
 
-  async function tokensFor(browser: FakeBrowser, u: TestUser, params: Record<string, string> = {}, client = defaultRp()) {
-    const r = await authorize(browser, u, params, client);
+  async function tokensFor(browser: FakeBrowser, u: TestUser, params: Record<string, string> = {}, client = defaultRp(), opts: { rememberDevice?: boolean } = {}) {
+    const r = await authorize(browser, u, params, client, opts);
     expect(r.callback.searchParams.get('error'), r.page.body.slice(0, 300)).toBeNull();
     const tokens = await exchange(client, r.req, r.page.url);
     return { tokens, claims: tokens.claims()!, asked: r.asked };

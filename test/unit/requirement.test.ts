@@ -5,7 +5,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_LEVELS } from '../../src/policy/levels.js';
 import {
-  accountDemand,
   assuranceRequirement,
   claimsAcrOf,
   decide,
@@ -22,8 +21,16 @@ const pwd = (at = T): VerifiedMethod => ({ kind: 'password', amr: ['pwd'], categ
 const totp = (at = T, factorId = 'totp-1'): VerifiedMethod => ({ kind: 'totp', factorId, amr: ['otp'], category: 'possession', phishingResistant: false, userVerified: false, at });
 const key = (at = T): VerifiedMethod => ({ kind: 'webauthn', factorId: 'key-1', amr: ['hwk'], category: 'possession', phishingResistant: true, userVerified: false, at });
 
-const req = (params: RequestParams, opts: { policy?: Record<string, unknown>; secondFactors?: number } = {}) =>
-  assuranceRequirement({ levels: DEFAULT_LEVELS, client: { stepwise_policy: opts.policy ?? {} }, params, demands: accountDemand(opts.secondFactors ?? 0) });
+/** `secondFactors`: a demand for two factors (what the risk engine asks of an enrolled user from a new device). */
+const req = (params: RequestParams, opts: { policy?: Record<string, unknown>; secondFactors?: number; within?: number; denied?: boolean } = {}) =>
+  assuranceRequirement({
+    levels: DEFAULT_LEVELS,
+    client: { stepwise_policy: opts.policy ?? {} },
+    params,
+    demands: opts.secondFactors ? [{ source: 'risk', level: 2, reason: 'new_device' }] : [],
+    secondFactorWithin: opts.within,
+    denied: opts.denied,
+  });
 
 describe('claimsAcrOf — the raw claims parameter', () => {
   it('reads essential and values from the JSON string', () => {
@@ -46,11 +53,21 @@ describe('assuranceRequirement', () => {
     expect(decide(r, [pwd()], T)).toBeUndefined();
   });
 
-  it("the account's demand is part of the requirement: a second factor enrolled → level 2, the floor", () => {
+  it('a demand is part of the requirement: it raises the level and the floor', () => {
     const r = req({ acr_values: 'loa1' }, { secondFactors: 1 });
     expect(r).toMatchObject({ level: 2, floor: 2, accepted: ['phr', 'loa2'] });
-    expect(r.demands).toEqual([{ source: 'account', level: 2, reason: 'second_factor_enrolled' }]);
+    expect(r.demands).toEqual([{ source: 'risk', level: 2, reason: 'new_device' }]);
     expect(req({}, { secondFactors: 0 })).toMatchObject({ level: 1, floor: 1, demands: [] });
+  });
+
+  it('a sensitive action needs a second factor verified within the bound, even when loa2 holds', () => {
+    const r = req({}, { within: 300 });
+    expect(decide(r, [pwd(T - 1000), totp(T - 301)], T)).toBeUndefined();
+    expect(decide(r, [pwd(T - 1000), totp(T - 300)], T)?.acr).toBe('loa2');
+  });
+
+  it('a denial decides nothing', () => {
+    expect(decide(req({}, { denied: true }), [pwd(), totp()], T)).toBeUndefined();
   });
 
   it('allow_lower_acr lowers only what the request asked, never the floor (hole 1)', () => {
