@@ -60,6 +60,8 @@ export interface Container {
   flow: SignInFlow;
   factors: FactorsRepo;
   factorService: FactorService;
+  /** Device records (risk engine); the account pages list and forget remembered devices. */
+  devices: DevicesRepo;
   now: () => number;
   close(): Promise<void>;
 }
@@ -102,8 +104,9 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     const factorService = new FactorService(buildRegistry({ config, db, factors, kv, box }), factors, throttles.factorAccount, audit);
     const accounts = (accountId: string) => readAccountAssurance(factorService, accountId);
     const failures = new LoginFailuresRepo(db);
+    const devices = new DevicesRepo(db);
     const collector = new RiskCollector({
-      devices: new DevicesRepo(db),
+      devices,
       signIns: new SignInsRepo(db),
       failures,
       geoip: config.geoipDb ? await GeoIp.open(config.geoipDb) : null,
@@ -160,7 +163,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
       timer.unref();
       closers.unshift(async () => clearInterval(timer));
     }
-    return { config, log, db, redis, kv, box, users, clients, hasher, csrf: new Csrf(box), audit, keys, views, levels, throttles, knownBrowsers, risk, provider, flow, factors, factorService, now, close };
+    return { config, log, db, redis, kv, box, users, clients, hasher, csrf: new Csrf(box), audit, keys, views, levels, throttles, knownBrowsers, risk, provider, flow, factors, factorService, devices, now, close };
   } catch (err) {
     await close().catch(() => undefined);
     throw err;

@@ -2,6 +2,8 @@
  * Self-service account pages (/account): list, add, rename and remove sign-in methods, regenerate backup
  * codes. Adding or removing a method needs a fresh sign-in (within REAUTH_WINDOW_SECONDS) at the level the
  * account can reach — with MFA enrolled, a stolen password alone can never enroll an attacker's authenticator.
+ * The Devices section lists the browsers the account signed in from and forgets remembered ones: that only
+ * removes a convenience, so it needs a signed-in session but no re-auth.
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
@@ -17,10 +19,13 @@ import { parseBody } from '../http/validate.js';
 import { wantsJson } from '../http/error-handler.js';
 import { confirmEnrollment, renderEnrollPage, type EnrollmentPage } from '../http/enrollment-pages.js';
 import { randomToken, constantTimeEqual } from '../security/crypto.js';
+import { deviceHash } from '../risk/collector.js';
+import { describeEvent } from './activity.js';
 
 const STATE_COOKIE = 'stepwise_account_login';
 const csrfOnly = z.object({ csrf: z.string().max(200) }).passthrough();
 const renameForm = z.object({ csrf: z.string().max(200), name: z.string().trim().min(1, 'Enter a name').max(60, 'At most 60 characters') });
+const minute = (ms: number) => new Date(ms).toISOString().slice(0, 16).replace('T', ' ');
 const safeReturn = (v: unknown) => (typeof v === 'string' && /^\/account(\/[\w\-/]*)?$/.test(v) ? v : '/account');
 
 export function accountRoutes(c: Container, provider: Provider): Router {
@@ -92,6 +97,13 @@ export function accountRoutes(c: Container, provider: Provider): Router {
     }
   }
 
+  /** Back to the account page with a notice (JSON callers get the address). */
+  function done(ctx: Context, notice: string) {
+    const next = `/account?notice=${encodeURIComponent(notice)}`;
+    if (isJson(ctx)) ctx.body = { redirect: next };
+    else ctx.redirect(next);
+  }
+
   router.get('/', async (ctx) =>
     guarded(ctx, async () => {
       const s = await requireSession(ctx);
@@ -100,6 +112,9 @@ export function accountRoutes(c: Container, provider: Provider): Router {
       const { factors } = await c.factorService.enrolled(user.id);
       const pending = (await c.factors.listByUser(user.id, { status: 'pending' })).map((f) => ({ id: f.id, kind: f.kind, name: f.name }));
       const level = await requiredLevel(user.id);
+      const nowMs = c.now();
+      const deviceId = c.knownBrowsers.read(ctx);
+      const thisDevice = deviceId ? deviceHash(deviceId) : null;
       ctx.type = 'html';
       ctx.body = await c.views.render('account/index', {
         title: 'Your account',
@@ -111,15 +126,27 @@ export function accountRoutes(c: Container, provider: Provider): Router {
           kind: f.kind,
           label: factorOf(c.factorService.registry, f.kind).info.label,
           name: f.name,
-          createdAt: new Date(f.createdAt).toISOString().slice(0, 16).replace('T', ' '),
-          lastUsedAt: f.lastUsedAt ? new Date(f.lastUsedAt).toISOString().slice(0, 16).replace('T', ' ') : 'never',
+          createdAt: minute(f.createdAt),
+          lastUsedAt: f.lastUsedAt ? minute(f.lastUsedAt) : 'never',
         })),
+        devices: (await c.devices.listByUser(user.id)).map((d) => {
+          const remembered = d.rememberedUntil !== null && d.rememberedUntil > nowMs;
+          return {
+            id: d.id,
+            uaFamily: d.uaFamily,
+            firstSeen: minute(d.firstSeen),
+            lastSeen: minute(d.lastSeen),
+            remembered,
+            rememberedUntil: remembered ? minute(d.rememberedUntil!) : null,
+            current: thisDevice !== null && d.deviceHash === thisDevice,
+          };
+        }),
         pending,
         backupRemaining: await c.factorService.registry.backup_code.remaining(user.id),
         kinds: FACTOR_KINDS.map((k) => ({ kind: k, label: factorOf(c.factorService.registry, k).info.label })),
         events: (await c.audit.list({ userId: user.id, limit: 15 })).map((e) => ({
           at: new Date(e.at).toISOString().slice(0, 19).replace('T', ' '),
-          type: e.type,
+          text: describeEvent(e),
           outcome: e.outcome,
         })),
         notice: typeof ctx.query.notice === 'string' ? ctx.query.notice.slice(0, 100) : null,
@@ -209,14 +236,50 @@ export function accountRoutes(c: Container, provider: Provider): Router {
         await c.audit.record({ type: 'factor.removed', outcome: 'failure', userId: s.accountId, ip: ctx.ip, details: { factorId: factor.id, reason: 'last_factor' } });
         throw new AppError('last_factor');
       }
-      await c.db.transaction(async (trx) => {
+      const devicesForgotten = await c.db.transaction(async (trx) => {
         await c.factors.remove(s.accountId, factor.id, trx);
         if (factor.kind === 'backup_code') await c.factorService.registry.backup_code.removeCodes(s.accountId, trx);
+        if (factor.status !== 'active') return 0;
         // Every token issued while the factor existed ends with it (refresh, userinfo, introspection).
-        if (factor.status === 'active') await c.users.endTokens(s.accountId, c.now(), trx);
+        await c.users.endTokens(s.accountId, c.now(), trx);
+        // So does every "remember this device": a device remembered with the removed factor must not keep
+        // sparing prompts. (Password change, a later issue, must forget remembered devices the same way.)
+        return c.devices.forget(s.accountId, undefined, trx);
       });
-      await c.audit.record({ type: 'factor.removed', outcome: 'success', userId: s.accountId, ip: ctx.ip, details: { factorId: factor.id, kind: factor.kind, tokensEnded: factor.status === 'active' } });
+      await c.audit.record({
+        type: 'factor.removed',
+        outcome: 'success',
+        userId: s.accountId,
+        ip: ctx.ip,
+        details: { factorId: factor.id, kind: factor.kind, tokensEnded: factor.status === 'active', devicesForgotten },
+      });
       ctx.redirect('/account?notice=Removed');
+    }),
+  );
+
+  router.post('/devices/forget-all', async (ctx) =>
+    guarded(ctx, async () => {
+      const s = await requireSession(ctx);
+      const body = parseBody(csrfOnly, ctx.request.body);
+      c.csrf.assert(`acct:${s.uid}`, body.csrf);
+      const count = await c.devices.forget(s.accountId);
+      if (count === 0) return done(ctx, 'No device was remembered');
+      await c.audit.record({ type: 'device.forgotten', outcome: 'success', userId: s.accountId, ip: ctx.ip, details: { all: true, count } });
+      done(ctx, count === 1 ? '1 remembered device forgotten' : `${count} remembered devices forgotten`);
+    }),
+  );
+
+  router.post('/devices/:id/forget', async (ctx) =>
+    guarded(ctx, async () => {
+      const s = await requireSession(ctx);
+      const body = parseBody(csrfOnly, ctx.request.body);
+      c.csrf.assert(`acct:${s.uid}`, body.csrf);
+      const id = ctx.params.id!;
+      const device = (await c.devices.listByUser(s.accountId)).find((d) => d.id === id);
+      if (!device) throw new AppError('not_found', 'No such device on your account.');
+      if (!(await c.devices.forget(s.accountId, device.id))) return done(ctx, 'This device was not remembered');
+      await c.audit.record({ type: 'device.forgotten', outcome: 'success', userId: s.accountId, ip: ctx.ip, details: { deviceId: device.id, device: device.uaFamily } });
+      done(ctx, 'Device forgotten');
     }),
   );
 

@@ -7,6 +7,7 @@ import type { Config } from '../config/index.js';
 import { PasswordHasher, validateNewPassword } from '../security/password.js';
 import { randomToken } from '../security/crypto.js';
 import { AppError } from '../errors/index.js';
+import { ALLOWED_ORIGINS_PROPERTY, allowedOriginProblem } from '../oidc/cors.js';
 
 export interface AdminDeps {
   config: Config;
@@ -36,12 +37,21 @@ export interface CreateClientInput {
   clientId?: string;
   clientSecret?: string;
   postLogoutRedirectUris?: string[];
+  /** Browser origins, beyond the redirect URIs' own, allowed to call the token/userinfo/... endpoints (CORS). */
+  allowedOrigins?: string[];
+  /** Sender-constrained tokens: every token request must carry a DPoP proof (RFC 9449 `dpop_bound_access_tokens`). */
+  dpop?: boolean;
 }
 
 export async function createClient(deps: AdminDeps, input: CreateClientInput) {
   if (input.redirectUris.length === 0) throw new AppError('invalid_form', 'at least one --redirect-uri is required', 'redirect_uri');
   for (const uri of [...input.redirectUris, ...(input.postLogoutRedirectUris ?? [])]) {
     if (!redirectUriSchema.safeParse(uri).success) throw new AppError('invalid_form', `not a valid redirect URI: ${uri}`, 'redirect_uri');
+  }
+  const allowedOrigins = [...new Set(input.allowedOrigins ?? [])];
+  for (const origin of allowedOrigins) {
+    const problem = allowedOriginProblem(origin, { production: deps.config.env === 'production' });
+    if (problem) throw new AppError('invalid_form', `--allowed-origin ${problem}`, 'allowed_origin');
   }
   const clientId = input.clientId ?? `c_${randomToken(12)}`;
   const record: ClientRecord = {
@@ -54,6 +64,8 @@ export async function createClient(deps: AdminDeps, input: CreateClientInput) {
     response_types: ['code'],
     token_endpoint_auth_method: input.public ? 'none' : 'client_secret_basic',
     ...(input.public ? {} : { client_secret: input.clientSecret ?? randomToken(32) }),
+    ...(allowedOrigins.length ? { [ALLOWED_ORIGINS_PROPERTY]: allowedOrigins } : {}),
+    ...(input.dpop ? { dpop_bound_access_tokens: true } : {}),
   };
   if (await deps.clients.find(clientId)) throw new AppError('conflict', `client ${clientId} already exists`);
   await deps.clients.create(record);

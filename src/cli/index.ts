@@ -12,18 +12,22 @@ import { SecretBox } from '../security/crypto.js';
 import { rotateEncryption } from '../security/rotate-encryption.js';
 import { AuditLog } from '../audit/log.js';
 import { runClientPolicyCommand } from './policy.js';
+import { assertCheckDays, checkPolicy, explainSignIn, loadCandidatePolicy } from '../risk/cli-service.js';
 
 const USAGE = `usage:
   stepwise migrate
   stepwise users create --email E [--name N]            (password read from stdin)
   stepwise clients create --redirect-uri URI [--redirect-uri URI...] [--post-logout-redirect-uri URI...]
-                          [--public] [--first-party] [--name N]
+                          [--public] [--first-party] [--name N] [--allowed-origin ORIGIN...] [--dpop]
   stepwise clients policy CLIENT_ID [--min-acr ACR] [--allow-factors totp,webauthn,backup_code] [--max-age-seconds N]
                           [--acr-level NAME=LEVEL...] [--allow-lower-acr|--no-allow-lower-acr] [--enroll-on-unmet]
                           [--remembered-devices|--no-remembered-devices] [--clear]
   stepwise keys rotate
   stepwise keys rotate-encryption                       (re-encrypt secrets at rest with STEPWISE_ENCRYPTION_KEY)
-  stepwise audit verify`;
+  stepwise audit verify
+  stepwise risk explain --email E --ip IP --user-agent UA [--device-id ID] [--acr ACR]
+                          [--scope "openid payments:write" --client CLIENT_ID]   (what a sign-in would get now; changes nothing)
+  stepwise policy check FILE [--days 30]                (validate a policy file, replay recent sign-in decisions; exit 2 if invalid)`;
 
 export class UsageError extends Error {}
 
@@ -87,6 +91,8 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<void> 
         public: { type: 'boolean' },
         'first-party': { type: 'boolean' },
         name: { type: 'string' },
+        'allowed-origin': { type: 'string', multiple: true },
+        dpop: { type: 'boolean' },
       },
       strict: true,
     });
@@ -99,6 +105,8 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<void> 
           public: values.public,
           firstParty: values['first-party'],
           name: values.name,
+          allowedOrigins: values['allowed-origin'],
+          dpop: values.dpop,
         }),
       ),
     );
@@ -142,6 +150,48 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<void> 
       out({ intact: broken === null, firstBrokenEvent: broken });
       if (broken) throw new AppError('conflict', `audit chain broken at event ${broken}`);
     });
+    return;
+  }
+  if (noun === 'risk' && verb === 'explain') {
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        email: { type: 'string' },
+        ip: { type: 'string' },
+        'user-agent': { type: 'string' },
+        'device-id': { type: 'string' },
+        acr: { type: 'string' },
+        scope: { type: 'string' },
+        client: { type: 'string' },
+      },
+      strict: true,
+    });
+    for (const flag of ['email', 'ip', 'user-agent'] as const) if (values[flag] === undefined) throw new UsageError(`--${flag} is required`);
+    if (values.scope !== undefined && values.client === undefined) throw new UsageError('--scope needs --client (sensitive scopes are set per client)');
+    await withContainer(async (c) =>
+      out(
+        await explainSignIn(c, {
+          email: values.email!,
+          ip: values.ip!,
+          userAgent: values['user-agent']!,
+          deviceId: values['device-id'],
+          acr: values.acr,
+          scope: values.scope,
+          clientId: values.client,
+        }),
+      ),
+    );
+    return;
+  }
+  if (noun === 'policy' && verb === 'check') {
+    const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { days: { type: 'string' } }, strict: true });
+    if (positionals.length !== 1) throw new UsageError(positionals.length ? 'policy check takes one FILE' : 'FILE is required');
+    const days = values.days === undefined ? 30 : /^\d{1,9}$/.test(values.days) ? Number(values.days) : NaN;
+    assertCheckDays(days);
+    const file = positionals[0]!;
+    // Validated before the database is opened: an invalid file fails the same way with or without one.
+    const candidate = loadCandidatePolicy(file);
+    await withContainer(async (c) => out(await checkPolicy(c, { file, days, candidate })));
     return;
   }
   throw new UsageError(noun ? `unknown command: ${[noun, verb].filter(Boolean).join(' ')}` : 'missing command');

@@ -12,5 +12,7 @@ run(process.argv.slice(2)).catch((err: unknown) => {
   else if (err instanceof AppError) console.error(`stepwise: ${err.code}: ${err.publicMessage}`);
   else if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) console.error(`stepwise: ${(err as Error).message}\n${USAGE}`);
   else console.error(`stepwise: ${(err as Error).message}`);
-  process.exit(1);
+  // An error may name its own exit code (e.g. 2 for an invalid candidate policy file).
+  const code = (err as { exitCode?: unknown }).exitCode;
+  process.exit(typeof code === 'number' ? code : 1);
 });

@@ -88,6 +88,10 @@ const envSchema = z.object({
   STEPWISE_LEVELS_FILE: z.string().min(1).optional(),
   STEPWISE_POLICY_FILE: z.string().min(1).optional(),
   GEOIP_DB: z.string().min(1).optional(),
+  STEPWISE_API_SCOPES: z
+    .string()
+    .regex(/^[\x21\x23-\x5B\x5D-\x7E]+( *, *[\x21\x23-\x5B\x5D-\x7E]+)*$/, 'comma-separated scope names (RFC 6749 scope characters, no spaces)')
+    .optional(),
 });
 
 export interface Secrets {
@@ -129,6 +133,8 @@ export interface Config {
   risk: RiskPolicy;
   /** MaxMind-format database for the location signals; unset: location is "unknown", never an error. */
   geoipDb: string | undefined;
+  /** API scopes the provider accepts besides the OIDC ones (a client's sensitive_scopes come from these). */
+  apiScopes: string[];
 }
 
 const secretsFileSchema = z.object({
@@ -279,5 +285,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     requireMfa: env.STEPWISE_REQUIRE_MFA || risk.mfaEnforcement.allUsers,
     risk,
     geoipDb: env.GEOIP_DB,
+    apiScopes: env.STEPWISE_API_SCOPES ? [...new Set(env.STEPWISE_API_SCOPES.split(',').map((x) => x.trim()).filter(Boolean))] : [],
   };
 }

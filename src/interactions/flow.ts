@@ -108,10 +108,11 @@ export class SignInFlow {
    * Judges this sign-in's risk once (after the first factor, or when an SSO step-up starts) and holds every
    * later step to that verdict. A denial ends the sign-in on a page that says what to do.
    */
-  private async judge(ctx: Context, details: InteractionDetails, authCtx: AuthContext, origin?: SessionOrigin): Promise<AuthContext | null> {
+  private async judge(ctx: Context, details: InteractionDetails, authCtx: AuthContext, origin?: SessionOrigin, deviceId?: string): Promise<AuthContext | null> {
     const clientId = String(details.params.client_id);
     const policy = readClientPolicy(await this.deps.clients.find(clientId));
-    const assessment = await this.deps.risk.assess(this.deps.risk.requestContext(ctx), authCtx.accountId, {
+    const request = this.deps.risk.requestContext(ctx);
+    const assessment = await this.deps.risk.assess(deviceId ? { ...request, deviceId } : request, authCtx.accountId, {
       sensitive: isSensitiveRequest(policy, details.params.scope),
       rememberedAllowed: policy.remembered_devices !== false,
       session: origin,
@@ -174,8 +175,9 @@ export class SignInFlow {
     const offerFor = (level: number): SecondFactorKind[] => {
       const rule = ruleFor(req, level);
       if (!rule) return [];
-      // A factor verified longer ago than this level's max age may be verified again.
-      const since = freshSince(req, now, level);
+      // A factor verified longer ago than this level's max age (or than a sensitive action allows) may be
+      // verified again.
+      const since = Math.max(freshSince(req, now, level), now - (req.secondFactorWithin ?? Number.POSITIVE_INFINITY));
       const candidates = account.secondFactorKinds
         .filter((k) => !methods.some((m) => m.kind === k && m.at >= since))
         .map((k) => ({ kind: k, category: this.registry[k].info.category, phishingResistant: this.registry[k].info.phishingResistant }));
@@ -233,14 +235,14 @@ export class SignInFlow {
     }
     await this.deps.audit.record({ type: 'login.passkey', outcome: 'success', userId: verified.userId, clientId, ip: ctx.ip });
     // Known browser: remembered after the verified first factor (see password()).
-    await this.deps.knownBrowsers.remember(ctx, verified.userId);
-    return this.firstFactor(ctx, details, verified.userId, verified.method);
+    const deviceId = await this.deps.knownBrowsers.remember(ctx, verified.userId);
+    return this.firstFactor(ctx, details, verified.userId, verified.method, deviceId);
   }
 
-  /** After the first factor: judge the risk, then continue. */
-  private async firstFactor(ctx: Context, details: InteractionDetails, accountId: string, method: VerifiedMethod): Promise<string> {
+  /** After the first factor: judge the risk (for the device id the browser now carries), then continue. */
+  private async firstFactor(ctx: Context, details: InteractionDetails, accountId: string, method: VerifiedMethod, deviceId: string): Promise<string> {
     const started = await this.deps.authContexts.addMethod(details.uid, accountId, method);
-    const judged = await this.judge(ctx, details, started);
+    const judged = await this.judge(ctx, details, started, undefined, deviceId);
     if (!judged) return this.denied(ctx, details, accountId);
     return this.advance(ctx, details, judged);
   }
@@ -270,8 +272,8 @@ export class SignInFlow {
     // Known browser: remembered right after the verified password, not at the end of the sign-in. It only
     // exempts this browser from the per-account password throttles (it keeps its own per-account+device
     // limit); second factors keep their throttles, so a browser that knows the password gains nothing more.
-    await this.deps.knownBrowsers.remember(ctx, verified.user.id);
-    return this.firstFactor(ctx, details, verified.user.id, verified.method);
+    const deviceId = await this.deps.knownBrowsers.remember(ctx, verified.user.id);
+    return this.firstFactor(ctx, details, verified.user.id, verified.method, deviceId);
   }
 
   /**

@@ -7,6 +7,7 @@ import type { PrivateJwk } from './keys.js';
 import { ERRORS } from '../errors/index.js';
 import { clientPolicySchema } from '../policy/client-policy.js';
 import { discoveryLevels, type LevelRule } from '../policy/levels.js';
+import { ALLOWED_ORIGINS_PROPERTY, allowedOriginsProblem, isOriginAllowed } from './cors.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -18,8 +19,11 @@ export interface ProviderDeps {
   policy?: interactionPolicy.Prompt[];
 }
 
-/** Custom client metadata; `first_party` lets trusted clients skip the consent screen. */
-export const CLIENT_EXTRA_PROPERTIES = ['first_party', 'stepwise_policy'];
+/**
+ * Custom client metadata; `first_party` lets trusted clients skip the consent screen;
+ * `stepwise_allowed_origins` lists browser origins (beyond the redirect URIs') allowed by CORS (oidc/cors.ts).
+ */
+export const CLIENT_EXTRA_PROPERTIES = ['first_party', 'stepwise_policy', ALLOWED_ORIGINS_PROPERTY];
 
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, users, views } = deps;
@@ -43,7 +47,9 @@ export function createProvider(deps: ProviderDeps): Provider {
       auth_time: null,
       sid: null,
     },
-    scopes: ['openid', 'offline_access', 'email', 'profile'],
+    // API scopes (STEPWISE_API_SCOPES) are accepted too; without them oidc-provider drops a request's
+    // non-OIDC scopes before any check sees them, so a client's sensitive_scopes could never match.
+    scopes: ['openid', 'offline_access', 'email', 'profile', ...config.apiScopes],
     extraClientMetadata: {
       properties: CLIENT_EXTRA_PROPERTIES,
       validator(_ctx, key, value) {
@@ -53,10 +59,16 @@ export function createProvider(deps: ProviderDeps): Provider {
         if (key === 'stepwise_policy' && value !== undefined && !clientPolicySchema.safeParse(value).success) {
           throw new errors.InvalidClientMetadata('stepwise_policy is invalid');
         }
+        if (key === ALLOWED_ORIGINS_PROPERTY) {
+          const problem = allowedOriginsProblem(value, { production: config.env === 'production' });
+          if (problem) throw new errors.InvalidClientMetadata(`${ALLOWED_ORIGINS_PROPERTY}: ${problem}`);
+        }
       },
     },
     features: {
       devInteractions: { enabled: false },
+      // Sender-constrained tokens (RFC 9449); clients with `dpop_bound_access_tokens` must present proofs.
+      dPoP: { enabled: true },
       claimsParameter: { enabled: true },
       introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
@@ -147,7 +159,13 @@ export function createProvider(deps: ProviderDeps): Provider {
         code: out.error,
       });
     },
-    clientBasedCORS: () => false,
+    // Browser apps (SPAs) may call the token, userinfo, revocation and introspection endpoints from the
+    // origins of their redirect URIs and their stepwise_allowed_origins; any other origin gets 400, no ACAO.
+    clientBasedCORS: (_ctx, origin, client) =>
+      isOriginAllowed(origin, {
+        redirectUris: client.redirectUris,
+        allowedOrigins: (client as unknown as Record<string, string[] | undefined>)[ALLOWED_ORIGINS_PROPERTY],
+      }),
     enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
   };
 

@@ -13,7 +13,8 @@ import type { KvStore } from '../store/kv.js';
 export const DEVICE_COOKIE = 'stepwise_device';
 export const KNOWN_BROWSER_TTL_SECONDS = 180 * 24 * 3600;
 
-const DEVICE_ID = /^[A-Za-z0-9_-]{43}$/;
+/** The shape of a device cookie value (32 random bytes, base64url). */
+export const DEVICE_ID = /^[A-Za-z0-9_-]{43}$/;
 
 /** A stable, non-secret handle for a device id (throttle keys, logs). */
 export function deviceHandle(deviceId: string): string {

@@ -20,6 +20,12 @@ import type { RiskAction, RiskDecision, RiskOutcome, RiskPolicy, RiskReason, Ris
 
 export const MAX_SCORE = 100;
 
+/**
+ * Signals whose step-up needs a second factor verified *now* (within sensitive_action_max_age), not merely
+ * a session that holds loa2: a sensitive action, and a session used from elsewhere or after impossible travel.
+ */
+const FRESH: ReadonlySet<SignalName> = new Set<SignalName>(['sensitive_action', 'session_context_changed', 'impossible_travel']);
+
 const REMEMBERED = ' (remembered device)';
 
 /** 1850 → "1 850" (a plain space every three digits; locale-free, so deterministic). */
@@ -87,14 +93,14 @@ export function score(signals: RiskSignals, policy: RiskPolicy, nowSeconds: numb
     if (action === 'deny') deny = true;
     else if (action === 'require_mfa') {
       require = true;
-      if (signal === 'sensitive_action') sensitiveDemand = true;
+      if (FRESH.has(signal)) sensitiveDemand = true;
     } else if (action === 'prompt_mfa') {
       if (remembered) {
         reasons.push({ signal, action: 'ignore', points, detail: detail + REMEMBERED });
         continue;
       }
       prompt = true;
-      if (signal === 'sensitive_action') sensitiveDemand = true;
+      if (FRESH.has(signal)) sensitiveDemand = true;
     }
     reasons.push({ signal, action, points, detail });
   }

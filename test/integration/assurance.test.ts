@@ -5,6 +5,9 @@
  * ends every token and stops the factor counting for the session at once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as oidc from 'openid-client';
 import { storeMatrix } from '../helpers/stores.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -22,7 +25,15 @@ describe.each(storeMatrix)('one assurance rule on $name', (kind) => {
   const clock = fakeClock();
 
   beforeAll(async () => {
-    srv = await startTestServer(kind, { REFRESH_TOKEN_MAX_LIFETIME_SECONDS: String(2 * HOUR) }, { now: clock.now });
+    // The strict switch of the risk policy: every sign-in of an enrolled user needs the second factor (the
+    // account's own demand of this issue). The risk-based default is covered by risk.test.ts.
+    const dir = mkdtempSync(join(tmpdir(), 'stepwise-policy-'));
+    writeFileSync(join(dir, 'policy.yaml'), 'mfa_enforcement:\n  every_sign_in: true\n');
+    srv = await startTestServer(
+      kind,
+      { REFRESH_TOKEN_MAX_LIFETIME_SECONDS: String(2 * HOUR), STEPWISE_POLICY_FILE: join(dir, 'policy.yaml') },
+      { now: clock.now },
+    );
     rp = await makeRp(srv);
   });
   afterAll(async () => srv?.close());

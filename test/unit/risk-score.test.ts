@@ -34,6 +34,9 @@ const DENY: RiskOutcome = { kind: 'deny' };
 const PROMPT: RiskOutcome = { kind: 'step_up', level: 2, bypassRemembered: false };
 const REQUIRE: RiskOutcome = { kind: 'step_up', level: 2, bypassRemembered: true };
 const SENSITIVE: RiskOutcome = { kind: 'step_up', level: 2, bypassRemembered: true, maxAgeSeconds: 300 };
+/** A session used from elsewhere, or impossible travel: the second factor must be verified again now. */
+const FRESH_PROMPT: RiskOutcome = { kind: 'step_up', level: 2, bypassRemembered: false, maxAgeSeconds: 300 };
+const FRESH_REQUIRE = SENSITIVE;
 
 /** [name, signals, expected outcome, expected reasons as "signal:action:points:detail"] */
 const table: [string, Overrides, RiskOutcome, string[]][] = [
@@ -45,10 +48,10 @@ const table: [string, Overrides, RiskOutcome, string[]][] = [
   ['new location', { location: { known: false, city: 'Lyon' } }, PROMPT, ['new_location:prompt_mfa:20:new location Lyon, FR']],
   ['new location, country only', { location: { known: false, city: null } }, PROMPT, ['new_location:prompt_mfa:20:new location FR']],
   ['no GeoIP: unknown never fires', { location: { known: 'unknown', impossibleTravel: 'unknown', country: null, city: null, speedKmh: null } }, ALLOW, []],
-  ['impossible travel', { location: { impossibleTravel: true, speedKmh: 1850.4 } }, REQUIRE, ['impossible_travel:require_mfa:50:impossible travel (1 850 km/h)']],
-  ['impossible travel, no speed', { location: { impossibleTravel: true, speedKmh: null } }, REQUIRE, ['impossible_travel:require_mfa:50:impossible travel']],
-  ['impossible travel, password-only user: still a step-up', { location: { impossibleTravel: true, speedKmh: 12000 } , account: passwordOnly }, REQUIRE, ['impossible_travel:require_mfa:50:impossible travel (12 000 km/h)']],
-  ['SSO from another context', { request: { sessionContextChanged: true } }, PROMPT, ['session_context_changed:prompt_mfa:20:session started on another device or network']],
+  ['impossible travel', { location: { impossibleTravel: true, speedKmh: 1850.4 } }, FRESH_REQUIRE, ['impossible_travel:require_mfa:50:impossible travel (1 850 km/h)']],
+  ['impossible travel, no speed', { location: { impossibleTravel: true, speedKmh: null } }, FRESH_REQUIRE, ['impossible_travel:require_mfa:50:impossible travel']],
+  ['impossible travel, password-only user: still a step-up', { location: { impossibleTravel: true, speedKmh: 12000 } , account: passwordOnly }, FRESH_REQUIRE, ['impossible_travel:require_mfa:50:impossible travel (12 000 km/h)']],
+  ['SSO from another context', { request: { sessionContextChanged: true } }, FRESH_PROMPT, ['session_context_changed:prompt_mfa:20:session started on another device or network']],
   ['account failures at the limit', { velocity: { accountFailures: 5 } }, PROMPT, ['failed_attempts:prompt_mfa:20:failed attempts (5 for the account)']],
   ['failures below both limits', { velocity: { accountFailures: 4, ipFailures: 19, ipDistinctAccounts: 9 } }, ALLOW, []],
   ['IP failures at the limit', { velocity: { ipFailures: 20 } }, PROMPT, ['failed_attempts:prompt_mfa:20:failed attempts (20 from this IP)']],
@@ -82,7 +85,7 @@ const table: [string, Overrides, RiskOutcome, string[]][] = [
   [
     'remembered device never spares require_mfa',
     { device: { remembered: true }, network: { known: false }, location: { impossibleTravel: true, speedKmh: 1000 } },
-    REQUIRE,
+    FRESH_REQUIRE,
     ['impossible_travel:require_mfa:50:impossible travel (1 000 km/h)', 'new_network:ignore:10:new network 198.51.100.0/24 (remembered device)'],
   ],
   ['remembered device never spares deny', { device: { remembered: true }, network: { denyListed: true } }, DENY, ['deny_listed_network:deny:100:deny-listed network 198.51.100.0/24']],
@@ -272,10 +275,13 @@ describe('score invariants over every combination of signals', () => {
       if (s.network.denyListed || d.score >= POLICY.thresholds.deny) expect(d.decision.kind).toBe('deny');
       else if (s.account.serviceAccount) expect(d.decision.kind).toBe('allow');
       else if (actions.has('require_mfa')) expect(d.decision).toMatchObject({ kind: 'step_up', level: 2, bypassRemembered: true });
-      else if (s.account.secondFactors > 0 && (actions.has('prompt_mfa') || (!remembered && d.score >= POLICY.thresholds.stepUp))) expect(d.decision).toStrictEqual(PROMPT);
+      else if (s.account.secondFactors > 0 && (actions.has('prompt_mfa') || (!remembered && d.score >= POLICY.thresholds.stepUp))) {
+        const fresh = d.reasons.some((r) => r.action === 'prompt_mfa' && ['sensitive_action', 'session_context_changed', 'impossible_travel'].includes(r.signal));
+        expect(d.decision).toStrictEqual(fresh ? FRESH_PROMPT : PROMPT);
+      }
       else expect(d.decision.kind).toBe('allow');
       if (remembered) expect(actions.has('prompt_mfa')).toBe(false);
-      if (d.decision.kind === 'step_up' && s.request.sensitive) expect(d.decision.maxAgeSeconds).toBe(300);
+      if (d.decision.kind === 'step_up' && (s.request.sensitive || s.request.sessionContextChanged)) expect(d.decision.maxAgeSeconds).toBe(300);
       expect(d.score).toBeLessThanOrEqual(MAX_SCORE);
       const sorted = [...d.reasons].sort((a, b) => b.points - a.points || a.signal.localeCompare(b.signal));
       expect(d.reasons).toEqual(sorted);
