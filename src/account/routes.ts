@@ -186,6 +186,8 @@ export function accountRoutes(c: Container, provider: Provider): Router {
       const body = parseBody(csrfOnly, ctx.request.body);
       c.csrf.assert(`acct:${s.uid}`, body.csrf);
       await requireFresh(s);
+      // Service accounts never hold more than loa1: they cannot bind a second factor.
+      if ((await c.users.findById(s.accountId))?.serviceAccount) throw new AppError('forbidden', 'Service accounts cannot add sign-in methods.');
       const kind = factorOf(c.factorService.registry, ctx.params.kind!).info.kind;
       const model = await c.factorService.startEnrollment(kind, await factorCtx(s), body, { ip: ctx.ip });
       await renderEnrollPage(ctx, enrollmentPage(kind, s), kind, model);

@@ -20,13 +20,17 @@ export interface AdminDeps {
 const emailSchema = z.email();
 const redirectUriSchema = z.url({ protocol: /^(https?|[a-z][a-z0-9+.-]*)$/ }).refine((u) => !u.includes('#'), 'must not contain a fragment');
 
-export async function createUser(deps: AdminDeps, input: { email: string; name?: string; password: string }) {
+/**
+ * `serviceAccount`: a machine identity — exempt from MFA enrollment and risk prompts, it can never enroll a
+ * second factor, so it never holds more than loa1.
+ */
+export async function createUser(deps: AdminDeps, input: { email: string; name?: string; password: string; serviceAccount?: boolean }) {
   if (!emailSchema.safeParse(input.email.trim()).success) throw new AppError('invalid_form', `not a valid email: ${input.email}`, 'email');
   const problem = validateNewPassword(input.password, deps.config.password);
   if (problem) throw new AppError('invalid_form', problem, 'password');
-  const user = await deps.users.create({ email: input.email, name: input.name, passwordHash: await deps.hasher.hash(input.password) });
-  await deps.audit.record({ type: 'user.created', outcome: 'success', userId: user.id });
-  return { id: user.id, email: user.email, name: user.name };
+  const user = await deps.users.create({ email: input.email, name: input.name, passwordHash: await deps.hasher.hash(input.password), serviceAccount: input.serviceAccount });
+  await deps.audit.record({ type: 'user.created', outcome: 'success', userId: user.id, details: user.serviceAccount ? { serviceAccount: true } : {} });
+  return { id: user.id, email: user.email, name: user.name, ...(user.serviceAccount ? { service_account: true } : {}) };
 }
 
 export interface CreateClientInput {

@@ -16,12 +16,12 @@ import { assertCheckDays, checkPolicy, explainSignIn, loadCandidatePolicy } from
 
 const USAGE = `usage:
   stepwise migrate
-  stepwise users create --email E [--name N]            (password read from stdin)
+  stepwise users create --email E [--name N] [--service-account]   (password read from stdin)
   stepwise clients create --redirect-uri URI [--redirect-uri URI...] [--post-logout-redirect-uri URI...]
                           [--public] [--first-party] [--name N] [--allowed-origin ORIGIN...] [--dpop]
   stepwise clients policy CLIENT_ID [--min-acr ACR] [--allow-factors totp,webauthn,backup_code] [--max-age-seconds N]
                           [--acr-level NAME=LEVEL...] [--allow-lower-acr|--no-allow-lower-acr] [--enroll-on-unmet]
-                          [--remembered-devices|--no-remembered-devices] [--clear]
+                          [--remembered-devices|--no-remembered-devices] [--sensitive-scopes a,b] [--clear]
   stepwise keys rotate
   stepwise keys rotate-encryption                       (re-encrypt secrets at rest with STEPWISE_ENCRYPTION_KEY)
   stepwise audit verify
@@ -76,10 +76,14 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<void> 
     return;
   }
   if (noun === 'users' && verb === 'create') {
-    const { values } = parseArgs({ args: rest, options: { email: { type: 'string' }, name: { type: 'string' } }, strict: true });
+    const { values } = parseArgs({
+      args: rest,
+      options: { email: { type: 'string' }, name: { type: 'string' }, 'service-account': { type: 'boolean' } },
+      strict: true,
+    });
     if (!values.email) throw new UsageError('--email is required');
     const password = await readStdin();
-    await withContainer(async (c) => out(await createUser(c, { email: values.email!, name: values.name, password })));
+    await withContainer(async (c) => out(await createUser(c, { email: values.email!, name: values.name, password, serviceAccount: values['service-account'] })));
     return;
   }
   if (noun === 'clients' && verb === 'create') {

@@ -20,6 +20,7 @@ export async function runClientPolicyCommand(c: Container, args: string[]): Prom
       'no-enroll-on-unmet': { type: 'boolean' },
       'remembered-devices': { type: 'boolean' },
       'no-remembered-devices': { type: 'boolean' },
+      'sensitive-scopes': { type: 'string' },
       clear: { type: 'boolean' },
     },
   });
@@ -47,6 +48,19 @@ export async function runClientPolicyCommand(c: Container, args: string[]): Prom
   if (values['no-enroll-on-unmet']) next.enroll_on_unmet = false;
   if (values['remembered-devices']) next.remembered_devices = true;
   if (values['no-remembered-devices']) next.remembered_devices = false;
+  if (values['sensitive-scopes'] !== undefined) {
+    // Only configured API scopes: any other scope is dropped from requests, so listing it would protect nothing.
+    const scopes = [...new Set(values['sensitive-scopes'].split(',').map((s) => s.trim()).filter(Boolean))];
+    const known = c.config.apiScopes;
+    const unknown = scopes.find((s) => !known.includes(s));
+    if (unknown !== undefined) {
+      const configured = known.length ? `STEPWISE_API_SCOPES is ${known.join(',')}` : 'STEPWISE_API_SCOPES is not set';
+      throw new AppError('invalid_form', `--sensitive-scopes: ${unknown} is not an API scope (${configured})`, 'sensitive_scopes');
+    }
+    // An empty list removes the setting.
+    if (scopes.length) next.sensitive_scopes = scopes;
+    else delete next.sensitive_scopes;
+  }
   const parsed = clientPolicySchema.safeParse(next);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;

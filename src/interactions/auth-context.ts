@@ -18,6 +18,11 @@ export interface AuthContext {
   risk?: { demands: Demand[]; secondFactorWithin?: number | undefined; observed: Observed } | undefined;
   /** The user ticked "remember this device" on a second factor. */
   rememberDevice?: boolean;
+  /**
+   * MFA enforcement in this sign-in: `grace` the notice is shown, `later` the user postponed it, `required`
+   * the grace period is over and the sign-in continues only through enrolling a factor.
+   */
+  enforcement?: 'grace' | 'later' | 'required';
   /** Where the session was established (SSO requests from elsewhere are judged again). */
   origin?: SessionOrigin | undefined;
 }

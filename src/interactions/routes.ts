@@ -120,6 +120,22 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     ctx.redirect(await flow.leaveDenied(ctx, details));
   });
 
+  // MFA enforcement during the grace period: "Set up now" (enroll, then continue) or "Later".
+  router.get('/mfa-notice', async (ctx) => {
+    const details = await loadInteraction(provider, ctx);
+    const notice = await flow.mfaNotice(details);
+    if (!notice) return ctx.redirect(`/interaction/${details.uid}`);
+    ctx.type = 'html';
+    ctx.body = await views.render('mfa-notice', { title: 'Protect your account', uid: details.uid, csrf: csrf.token(details.uid), daysLeft: notice.daysLeft });
+  });
+
+  router.post('/mfa-notice/later', async (ctx) => {
+    const details = await loadInteraction(provider, ctx);
+    const body = parseBody(csrfOnly, ctx.request.body);
+    csrf.assert(details.uid, body.csrf);
+    ctx.redirect(await flow.postponeEnrollment(ctx, details));
+  });
+
   router.post('/abort', async (ctx) => {
     const details = await loadInteraction(provider, ctx);
     const body = parseBody(csrfOnly, ctx.request.body);

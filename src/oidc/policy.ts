@@ -84,6 +84,9 @@ export function buildInteractionPolicy(deps: PolicyDeps) {
           sctx = await deps.sessions.get(session.uid);
         }
         if (!sctx || sctx.accountId !== session.accountId) return Check.REQUEST_PROMPT;
+        // prompt=login (or an interactive re-login for another reason): the sign-in that follows judges the
+        // risk itself; judging (and auditing) the old session here would record a verdict nobody acted on.
+        if (!login && oidc.prompts.has('login')) return Check.REQUEST_PROMPT;
         // The sign-in that just finished was held to its own risk verdict; any other request (SSO) is judged
         // again now — from where it comes, for what it asks.
         let risk: Demands;

@@ -146,7 +146,7 @@ const fileSchema = z
   .object({
     mfa_enforcement: z
       .object({
-        all_users: z.boolean().default(true),
+        all_users: z.boolean().default(false),
         grace_period: duration(0, 365 * DAY, 30 * DAY),
         exclude_service_accounts: z.boolean().default(true),
         every_sign_in: z.boolean().default(false),

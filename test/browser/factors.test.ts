@@ -157,8 +157,9 @@ describe.each(storeMatrix)('factor pages in Chromium on $name', (kind) => {
     expect(JSON.parse(row.meta as string).transports).toContain('internal');
     expect(Buffer.from(cred!.userHandle!, 'base64').toString('utf8')).toBe(user.id);
 
-    // Password, then the passkey as second factor (prompt=login: the account session is not reused).
-    const req = await authRequest(rp, { prompt: 'login' });
+    // Password, then the passkey as second factor (prompt=login: the account session is not reused; this
+    // browser and network are known now, so the RP asks for loa2 to get a second factor at all).
+    const req = await authRequest(rp, { prompt: 'login', acr_values: 'loa2' });
     await page.goto(req.url);
     await typePassword(page, user.email);
     await page.waitForURL(/\/interaction\/[^/]+\/factor\/webauthn$/);
@@ -238,9 +239,10 @@ describe.each(storeMatrix)('factor pages in Chromium on $name', (kind) => {
     await enrollPasskeyInPage(page, 'After re-auth');
     expect(await virtualCredentials(cdp, authenticatorId)).toHaveLength(1);
 
-    // Sign-in: TOTP was used last, the page offers the passkey as the alternative.
+    // Sign-in at loa2 (a known browser and network ask no more by themselves): TOTP was used last, the page
+    // offers the passkey as the alternative.
     const callbacks = await captureRpCallbacks(page);
-    const req = await authRequest(rp, { prompt: 'login' });
+    const req = await authRequest(rp, { prompt: 'login', acr_values: 'loa2' });
     await page.goto(req.url);
     await typePassword(page, email);
     await page.waitForURL(/\/factor\/totp$/);

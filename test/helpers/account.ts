@@ -19,6 +19,12 @@ export async function completeSignIn(
       page = await browser.follow(login, { form: { email: answers.email, password: answers.password ?? PASSWORD, csrf: hiddenField(page.body, 'csrf') } });
       continue;
     }
+    // MFA enforcement's grace-period notice (a policy with all_users): "Later".
+    const later = page.body.match(/action="(\/interaction\/[^"]+\/mfa-notice\/later)"/)?.[1];
+    if (later) {
+      page = await browser.follow(later, { form: { csrf: hiddenField(page.body, 'csrf') } });
+      continue;
+    }
     const action = page.body.match(/action="(\/interaction\/[^"]+\/factor\/(\w+))"/);
     const chooserUid = page.url.match(/\/interaction\/([^/]+)\/factor/)?.[1];
     if (!action && answers.prefer && chooserUid) {

@@ -80,7 +80,8 @@ const APP_JS = String.raw`(function () {
     refresh: async function () {
       try { return summary(await mgr.signinSilent()); } catch (err) { return fail(err); }
     },
-    logout: function () { return mgr.signoutRedirect(); },
+    // With state data the IdP returns ?state=…, which signoutCallback checks on the way back.
+    logout: function () { return mgr.signoutRedirect({ state: { from: 'spa' } }); },
   };
   var params = new URLSearchParams(location.search);
   (async function () {

@@ -5,7 +5,8 @@ import type { RiskPolicy } from '../../src/risk/types.js';
 
 const NOW = 1_750_000_000;
 const DAY = 86_400;
-const POLICY = parsePolicy('', 'test.yaml'); // all_users: true, grace_period: 30d, exclude_service_accounts: true
+// The shipped default with enforcement on (the seed design): all_users: true, grace_period: 30d, exclude_service_accounts: true.
+const POLICY = parsePolicy('mfa_enforcement:\n  all_users: true\n', 'test.yaml');
 
 function policy(m: Partial<RiskPolicy['mfaEnforcement']>): RiskPolicy {
   return { ...POLICY, mfaEnforcement: { ...POLICY.mfaEnforcement, ...m } };

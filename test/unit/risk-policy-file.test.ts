@@ -22,7 +22,7 @@ const SIGNALS: SignalName[] = [
 ];
 
 const DEFAULTS: RiskPolicy = {
-  mfaEnforcement: { allUsers: true, gracePeriodSeconds: 30 * 86_400, excludeServiceAccounts: true, everySignIn: false },
+  mfaEnforcement: { allUsers: false, gracePeriodSeconds: 30 * 86_400, excludeServiceAccounts: true, everySignIn: false },
   riskBasedPrompting: {
     new_device: 'prompt_mfa',
     new_network: 'prompt_mfa',
@@ -141,7 +141,8 @@ describe('the shipped default policy', () => {
 
 describe('parsePolicy', () => {
   it('parses the seed design shape unchanged, with defaults for the rest', () => {
-    expect(parsePolicy(SEED, 'seed.yaml')).toStrictEqual(DEFAULTS);
+    // The seed shape turns enforcement on; everything else equals the shipped defaults.
+    expect(parsePolicy(SEED, 'seed.yaml')).toStrictEqual({ ...DEFAULTS, mfaEnforcement: { ...DEFAULTS.mfaEnforcement, allUsers: true } });
     const flow = `mfa_enforcement:   { all_users: false, grace_period: 7d, exclude_service_accounts: false }
 risk_based_prompting: { new_device: ignore, new_location: require_mfa, sensitive_action: prompt_mfa }
 recovery:          { backup_codes: 12, admin_recovery: disabled, recovery_timeout: 2h }
@@ -203,7 +204,8 @@ networks:
     const readme = readFileSync('README.md', 'utf8');
     const section = readme.slice(readme.indexOf('## Risk policy file'), readme.indexOf('\n## ', readme.indexOf('## Risk policy file') + 5));
     const example = /```yaml\n([\s\S]*?)```/.exec(section)![1]!;
-    expect(parsePolicy(example, 'README.md')).toStrictEqual(DEFAULTS);
+    // The example is the seed design: the shipped defaults with enforcement on.
+    expect(parsePolicy(example, 'README.md')).toStrictEqual({ ...DEFAULTS, mfaEnforcement: { ...DEFAULTS.mfaEnforcement, allUsers: true } });
     for (const s of SIGNALS) {
       const row = new RegExp(`^\\| \`${s}\` \\|.*\\| \`${DEFAULTS.riskBasedPrompting[s]}\` \\| ${DEFAULTS.weights[s]} \\|$`, 'm');
       expect(section, s).toMatch(row);
