@@ -15,6 +15,7 @@ import { accountRoutes } from './account/routes.js';
 import { demoRoutes } from './demo/routes.js';
 import { AppError } from './errors/index.js';
 import { endSessionsOfDisabledAccounts } from './oidc/dead-sessions.js';
+import { rejectUnknownResumes } from './oidc/resume-guard.js';
 import { clientIp } from './security/client-ip.js';
 import { demoRoutesAllowed } from './seed.js';
 
@@ -38,6 +39,7 @@ export function createApp(c: Container): Provider {
       throw new AppError('store_unavailable');
     }
   });
+  app.use(rejectUnknownResumes(app));
   app.use(endSessionsOfDisabledAccounts(app, c.users));
   // Parse bodies for our own form routes only; oidc-provider parses its endpoints itself.
   app.use(async (ctx: Context, next: Next) => (OUR_FORMS.test(ctx.path) ? parseBody(ctx, next) : next()));

@@ -194,11 +194,13 @@ function loadCurrentSecrets(env: z.infer<typeof envSchema>, dataDir: string): Se
     }
     // Embedded mode: generate once next to the database so restarts keep sessions and encrypted data readable.
     file = resolve(dataDir, 'secrets.json');
-    if (!existsSync(file)) {
-      // Owner-only: the directory also holds the SQLite database (src/store/db.ts uses the same mode).
-      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-      writeFileSync(file, JSON.stringify(generateSecrets(), null, 2), { mode: 0o600, flag: 'wx' });
-    }
+  }
+  // Outside production a secrets file that does not exist yet (the default one, or one named explicitly)
+  // is generated once; in production it must exist.
+  if (!existsSync(file) && env.NODE_ENV !== 'production') {
+    // Owner-only: the directory also holds the SQLite database (src/store/db.ts uses the same mode).
+    mkdirSync(dirname(resolve(file)), { recursive: true, mode: 0o700 });
+    writeFileSync(file, JSON.stringify(generateSecrets(), null, 2), { mode: 0o600, flag: 'wx' });
   }
   let parsed: unknown;
   try {
@@ -241,7 +243,9 @@ export function describeRejected(name: string, value: string): string {
 }
 
 /** Loads and validates configuration; throws ConfigError with one line naming the bad variable. */
-export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(raw: NodeJS.ProcessEnv = process.env): Config {
+  // An empty value means unset, everywhere (`REDIS_URL=` in an .env file).
+  const source: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== ''));
   const result = envSchema.safeParse(source);
   if (!result.success) {
     const issue = result.error.issues[0]!;

@@ -141,16 +141,22 @@ export function demoRoutes(c: Container): Router {
     ctx.redirect('/demo');
   });
 
-  router.post('/sensitive', async (ctx) => {
-    const { id, state } = await load(ctx);
+  /** The demo's forms carry a token bound to the demo session id. */
+  function assertCsrf(ctx: Context, id: string) {
     const csrf = (ctx.request.body as { csrf?: unknown } | undefined)?.csrf;
     if (typeof csrf !== 'string' || !constantTimeEqual(csrf, c.box.mac(id, 'demo-csrf'))) throw new AppError('csrf_failed');
+  }
+
+  router.post('/sensitive', async (ctx) => {
+    const { id, state } = await load(ctx);
+    assertCsrf(ctx, id);
     if (!state.accessToken) return startLogin(ctx, {});
     await sensitiveAction(ctx, id, state);
   });
 
   router.post('/logout', async (ctx) => {
     const { id } = await load(ctx);
+    assertCsrf(ctx, id);
     await c.kv.del(`demo:${id}`);
     ctx.redirect('/demo');
   });

@@ -14,6 +14,13 @@ export function toAppError(err: unknown): AppError {
   const oidcCode = (err as { error?: string } | undefined)?.error;
   if (oidcCode === 'temporarily_unavailable') return new AppError('store_unavailable', undefined, undefined, { cause: err });
   if (isStoreOutage(err)) return new AppError('store_unavailable', undefined, undefined, { cause: err });
+  // A body whose Content-Encoding does not match it: the parser's zlib/brotli error carries no HTTP status.
+  const code = (err as { code?: unknown } | undefined)?.code;
+  // zlib: Z_DATA_ERROR, Z_BUF_ERROR…; brotli: ERR__ERROR_FORMAT_…, ERR_BROTLI_…; both carry a negative errno.
+  const errno = (err as { errno?: unknown } | undefined)?.errno;
+  if (typeof code === 'string' && typeof errno === 'number' && /^(Z_|ERR__|ERR_BROTLI)/.test(code)) {
+    return new AppError('invalid_request', 'The request body could not be decoded (its Content-Encoding does not match it).', undefined, { cause: err });
+  }
   const status = (err as { status?: number; statusCode?: number })?.status ?? (err as { statusCode?: number })?.statusCode;
   const byStatus: Record<number, ErrorCode> = { 400: 'invalid_request', 413: 'payload_too_large', 415: 'unsupported_media_type', 404: 'not_found', 403: 'forbidden' };
   if (status && byStatus[status]) return new AppError(byStatus[status]!);
@@ -39,7 +46,10 @@ export function errorHandler(views: Views, log: Logger) {
         log.error({ err: caught, path: ctx.path, method: ctx.method }, `request failed: ${err.code}`);
       }
       ctx.status = err.status;
-      if (err.code === 'too_many_attempts') ctx.set('Retry-After', '60');
+      if (err.code === 'too_many_attempts') {
+        const ms = (err as { retryAfterMs?: unknown }).retryAfterMs;
+        ctx.set('Retry-After', String(typeof ms === 'number' ? Math.max(1, Math.ceil(ms / 1000)) : 60));
+      }
       if (wantsJson(ctx)) {
         ctx.body = { error: err.code, message: err.publicMessage, ...(err.field ? { field: err.field } : {}) };
         return;

@@ -215,9 +215,17 @@ export async function throttled<T>(charges: Charge[], check: () => Promise<T>, c
   return attempt.run(check, counts);
 }
 
+/**
+ * The limiter key prefix: REDIS_PREFIX exactly as given (it is never an SQL identifier — the table is
+ * fixed), so deployments with the prefixes `a:` and `a_` never share counters.
+ */
+export function throttleKeyPrefix(prefix: string | undefined, ruleName: string): string {
+  return `${prefix ?? 'stepwise:'}rl:${ruleName}`;
+}
+
 export async function createThrottle(rule: ThrottleRule, stores: { db: Db; redis?: Redis; prefix?: string }): Promise<Throttle> {
   const opts = {
-    keyPrefix: `${(stores.prefix ?? 'stepwise:').replace(/[^A-Za-z0-9_]/g, '_')}${rule.name}`,
+    keyPrefix: throttleKeyPrefix(stores.prefix, rule.name),
     points: rule.points,
     duration: rule.durationSeconds,
     blockDuration: rule.blockSeconds,

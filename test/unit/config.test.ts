@@ -73,7 +73,8 @@ describe('configuration errors never echo secrets', () => {
     expect(() => loadConfig({ REDIS_URL: 'http://user:hunter2@cache:6379' })).toThrow(/^REDIS_URL: .*\(got "http:\/\/user:\*\*\*@cache:6379"\)$/);
     expect(() => loadConfig({ REDIS_URL: 'http://user:hunter2@cache:6379' })).not.toThrow(/hunter2/);
     expect(() => loadConfig({ REDIS_URL: 'http://tok3n@cache' })).toThrow(/\(got "http:\/\/\*\*\*@cache"\)/);
-    expect(() => loadConfig({ STEPWISE_COOKIE_KEYS: '', STEPWISE_ENCRYPTION_KEY: key })).toThrow(/^STEPWISE_COOKIE_KEYS: .*\(got a value of 0 characters\)$/);
+    // An empty value means unset (issue 14): the pair is then incomplete.
+    expect(() => loadConfig({ STEPWISE_COOKIE_KEYS: '', STEPWISE_ENCRYPTION_KEY: key })).toThrow(/must be set together/);
     expect(() => loadConfig({ NODE_ENV: 'production', ISSUER: 'http://admin:pw@id.example.com' })).toThrow(/\(got "http:\/\/admin:\*\*\*@id\.example\.com"\)$/);
   });
 
@@ -162,5 +163,32 @@ describe('embedded secrets file', () => {
     loadConfig({ DATABASE_URL: join(d, 'x.sqlite') });
     expect(statSync(d).mode & 0o777).toBe(0o700);
     expect(statSync(join(d, 'secrets.json')).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe('issue 14: empty values and a named secrets file', () => {
+  it('an empty value means unset (REDIS_URL= in an .env file)', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'stepwise-cfg-'));
+    const c = loadConfig({ REDIS_URL: '', PORT: '', DATABASE_URL: join(dir, 'db.sqlite') });
+    expect(c.redisUrl).toBeUndefined();
+    expect(c.port).toBe(3000);
+  });
+
+  it('an explicit STEPWISE_SECRETS_FILE that does not exist yet is created outside production, refused in production', async () => {
+    const { mkdtempSync, existsSync, statSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'stepwise-cfg-'));
+    const file = join(dir, 'nested', 'secrets.json');
+    const c = loadConfig({ STEPWISE_SECRETS_FILE: file, DATABASE_URL: join(dir, 'db.sqlite') });
+    expect(existsSync(file)).toBe(true);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(c.secrets.encryptionKey).toHaveLength(32);
+    expect(loadConfig({ STEPWISE_SECRETS_FILE: file, DATABASE_URL: join(dir, 'db.sqlite') }).secrets.encryptionKey).toEqual(c.secrets.encryptionKey);
+    const missing = join(dir, 'absent.json');
+    expect(() => loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.com', STEPWISE_SECRETS_FILE: missing, DATABASE_URL: join(dir, 'db.sqlite') })).toThrow(/cannot read/);
   });
 });

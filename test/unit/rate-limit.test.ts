@@ -1,7 +1,7 @@
 /** The throttling rules as pure logic: the stranger delay table, and how an Attempt counts and gives back points. */
 import { describe, expect, it } from 'vitest';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import { Attempt, Throttle, ThrottledError, defaultRules, strangerDelaySeconds, throttled, type ThrottleRule } from '../../src/security/rate-limit.js';
+import { Attempt, Throttle, ThrottledError, defaultRules, strangerDelaySeconds, throttleKeyPrefix, throttled, type ThrottleRule } from '../../src/security/rate-limit.js';
 import { AppError } from '../../src/errors/index.js';
 
 const memory = (rule: ThrottleRule) =>
@@ -91,5 +91,14 @@ describe('Attempt', () => {
     expect(new ThrottledError(4_000).message).toBe('Too many attempts. Try again in 4 seconds.');
     expect(new ThrottledError(900_000).message).toBe('Too many attempts. Try again in 15 minutes.');
     expect(new ThrottledError(900_000).status).toBe(429);
+  });
+});
+
+describe('throttleKeyPrefix', () => {
+  it('uses REDIS_PREFIX as given, so a: and a_ never share counters', () => {
+    expect(throttleKeyPrefix('a:', 'login_ip')).toBe('a:rl:login_ip');
+    expect(throttleKeyPrefix('a_', 'login_ip')).toBe('a_rl:login_ip');
+    expect(throttleKeyPrefix('a:', 'login_ip')).not.toBe(throttleKeyPrefix('a_', 'login_ip'));
+    expect(throttleKeyPrefix(undefined, 'x')).toBe('stepwise:rl:x');
   });
 });

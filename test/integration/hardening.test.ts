@@ -1,0 +1,55 @@
+/**
+ * Issue 14 hardening defects found from outside, each reproduced before the fix: a body whose
+ * Content-Encoding does not match it, a resume URL with an unknown interaction uid, `claims` with a
+ * non-list `acr.values`, and the demo's logout form without its CSRF token. Never a 500, never a stack trace.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storeMatrix } from '../helpers/stores.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { FakeBrowser } from '../helpers/browser.js';
+import { authRequest, makeRp, type TestRp } from '../helpers/rp.js';
+
+describe.each(storeMatrix)('hardening on $name', (kind) => {
+  let srv: TestServer;
+  let rp: TestRp;
+
+  beforeAll(async () => {
+    srv = await startTestServer(kind, { STEPWISE_DEMO: 'true' });
+    rp = await makeRp(srv);
+  });
+  afterAll(async () => srv?.close());
+
+  it.each(['gzip', 'deflate', 'br'])('a form body that is not really %s → 400, no stack trace', async (encoding) => {
+    for (const path of ['/account/factors/totp/start', '/interaction/abc/login', '/demo/logout']) {
+      const res = await fetch(`${srv.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-encoding': encoding, accept: 'text/html' },
+        body: 'csrf=x&email=a',
+      });
+      expect(res.status, path).toBe(400);
+      const body = await res.text();
+      expect(body).not.toMatch(/at \w+ \(|node:internal|zlib/i);
+    }
+  });
+
+  it('GET /auth/<unknown uid> for a client with one redirect URI → a clean 400 page', async () => {
+    const res = await fetch(`${srv.url}/auth/doesnotexist?client_id=${rp.clientId}`, { headers: { accept: 'text/html' } });
+    expect(res.status).toBe(400);
+    const body = await res.text();
+    expect(body).toContain('data-testid="error-code"');
+    expect(body).not.toMatch(/TypeError|redirect_uri'\)/);
+  });
+
+  it.each(['3', 'true', '{"a":1}', '"loa2"'])('claims with acr.values = %s never gives a 500', async (values) => {
+    const req = await authRequest(rp, { claims: `{"id_token":{"acr":{"essential":true,"values":${values}}}}` });
+    const page = await new FakeBrowser(srv.url).follow(req.url);
+    expect(page.status).toBeLessThan(500);
+  });
+
+  it('POST /demo/logout without the CSRF token is refused', async () => {
+    const browser = new FakeBrowser(srv.url);
+    await browser.follow('/demo');
+    const res = await browser.request('/demo/logout', { form: { note: 'no csrf here' } });
+    expect(res.status).toBe(403);
+  });
+});
