@@ -108,7 +108,14 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     issueRefreshToken: async (_ctx, client, code) =>
       client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
-    rotateRefreshToken: true,
+    // Always rotate — but decide first whether the request can succeed at all: oidc-provider resolves the
+    // `resource` parameter only after rotating, so a request refused with invalid_target would spend the
+    // token and the client's retry would look like reuse (revoking the grant). No resource servers are
+    // configured, so any `resource` on a refresh is refused here, before anything is consumed.
+    rotateRefreshToken: (ctx) => {
+      if (ctx.oidc.params?.resource !== undefined) throw new errors.InvalidTarget();
+      return true;
+    },
     // RFC 9470 §6: access tokens (introspection, JWT) carry the authentication event they stem from. After a
     // refresh, acr/amr are what that event still holds now (oidc/refresh-decay.ts); auth_time stays original.
     async extraTokenClaims(ctx, token) {

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeMatrix } from '../helpers/stores.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { FakeBrowser } from '../helpers/browser.js';
-import { authRequest, makeRp, type TestRp } from '../helpers/rp.js';
+import * as oidc from 'openid-client';
+import { authRequest, makeRp, makeUser, signIn, type TestRp } from '../helpers/rp.js';
 
 describe.each(storeMatrix)('hardening on $name', (kind) => {
   let srv: TestServer;
@@ -44,6 +45,17 @@ describe.each(storeMatrix)('hardening on $name', (kind) => {
     const req = await authRequest(rp, { claims: `{"id_token":{"acr":{"essential":true,"values":${values}}}}` });
     const page = await new FakeBrowser(srv.url).follow(req.url);
     expect(page.status).toBeLessThan(500);
+  });
+
+  it('a refresh refused for a bad resource does not spend the refresh token', async () => {
+    const u = await makeUser(srv);
+    const { tokens } = await signIn(srv, rp, u.email);
+    await expect(oidc.refreshTokenGrant(rp.config, tokens.refresh_token!, { resource: 'https://not-a-resource.example' })).rejects.toMatchObject({
+      error: 'invalid_target',
+    });
+    // The same token still works: nothing was rotated, nothing revoked.
+    const again = await oidc.refreshTokenGrant(rp.config, tokens.refresh_token!);
+    expect(again.access_token).toBeTruthy();
   });
 
   it('POST /demo/logout without the CSRF token is refused', async () => {
