@@ -77,6 +77,17 @@ export class FakeBrowser {
   }
 }
 
+/**
+ * A browser on a given network, behind a proxy that appends the client address (TRUST_PROXY=1): the
+ * right-most X-Forwarded-For entry is the client. A desktop Chrome user agent.
+ */
+export function browserAt(origin: string, ip: string): FakeBrowser {
+  const b = new FakeBrowser(origin);
+  b.headers['x-forwarded-for'] = ip;
+  b.headers['user-agent'] = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36';
+  return b;
+}
+
 /** Extracts a hidden input's value (e.g. csrf) from a page. */
 export function hiddenField(html: string, name: string): string {
   const m = html.match(new RegExp(`name="${name}" value="([^"]*)"`));

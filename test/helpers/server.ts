@@ -1,5 +1,8 @@
 /** Starts a real Stepwise server on a free port for a store setup. */
 import { createServer } from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig } from '../../src/config/index.js';
 import { startServer, type Running } from '../../src/server.js';
 import type { StoreKind, StoreSetup } from './stores.js';
@@ -13,6 +16,14 @@ export async function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/** Writes a risk policy file (YAML) for STEPWISE_POLICY_FILE and returns its path. */
+export function policyFile(yaml: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'stepwise-policy-'));
+  const path = join(dir, 'policy.yaml');
+  writeFileSync(path, yaml);
+  return path;
 }
 
 export interface TestServer extends Running {

@@ -5,12 +5,9 @@
  * ends every token and stops the factor counting for the session at once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as oidc from 'openid-client';
 import { storeMatrix } from '../helpers/stores.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { policyFile, startTestServer, type TestServer } from '../helpers/server.js';
 import { FakeBrowser } from '../helpers/browser.js';
 import { authRequest, makeRp, type TestRp } from '../helpers/rp.js';
 import { postAccountForm } from '../helpers/account.js';
@@ -27,13 +24,8 @@ describe.each(storeMatrix)('one assurance rule on $name', (kind) => {
   beforeAll(async () => {
     // The strict switch of the risk policy: every sign-in of an enrolled user needs the second factor (the
     // account's own demand of this issue). The risk-based default is covered by risk.test.ts.
-    const dir = mkdtempSync(join(tmpdir(), 'stepwise-policy-'));
-    writeFileSync(join(dir, 'policy.yaml'), 'mfa_enforcement:\n  every_sign_in: true\n');
-    srv = await startTestServer(
-      kind,
-      { REFRESH_TOKEN_MAX_LIFETIME_SECONDS: String(2 * HOUR), STEPWISE_POLICY_FILE: join(dir, 'policy.yaml') },
-      { now: clock.now },
-    );
+    const policy = policyFile('mfa_enforcement:\n  every_sign_in: true\n');
+    srv = await startTestServer(kind, { REFRESH_TOKEN_MAX_LIFETIME_SECONDS: String(2 * HOUR), STEPWISE_POLICY_FILE: policy }, { now: clock.now });
     rp = await makeRp(srv);
   });
   afterAll(async () => srv?.close());

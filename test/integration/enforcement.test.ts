@@ -5,11 +5,8 @@
  * exempt and cannot enroll; the last second factor cannot be removed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { storeMatrix } from '../helpers/stores.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { policyFile, startTestServer, type TestServer } from '../helpers/server.js';
 import { FakeBrowser, hiddenField } from '../helpers/browser.js';
 import { authRequest, exchange, makeRp, PASSWORD, submitPassword, type TestRp } from '../helpers/rp.js';
 import { testId, totpCode } from '../helpers/account.js';
@@ -24,9 +21,8 @@ describe.each(storeMatrix)('MFA enforcement on $name', (kind) => {
   const clock = fakeClock();
 
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'stepwise-policy-'));
-    writeFileSync(join(dir, 'policy.yaml'), 'mfa_enforcement: { all_users: true, grace_period: 30d, exclude_service_accounts: true }\n');
-    srv = await startTestServer(kind, { STEPWISE_POLICY_FILE: join(dir, 'policy.yaml') }, { now: clock.now });
+    const policy = policyFile('mfa_enforcement: { all_users: true, grace_period: 30d, exclude_service_accounts: true }\n');
+    srv = await startTestServer(kind, { STEPWISE_POLICY_FILE: policy }, { now: clock.now });
     rp = await makeRp(srv);
   });
   afterAll(async () => srv?.close());

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { storeMatrix } from '../helpers/stores.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { FakeBrowser } from '../helpers/browser.js';
+import { FakeBrowser, browserAt as browserFor } from '../helpers/browser.js';
 import { makeRp, type TestRp } from '../helpers/rp.js';
 import { fakeClock, stepUpKit } from '../helpers/stepup.js';
 import { double, writeMmdb } from '../helpers/mmdb-writer.js';
@@ -69,12 +69,7 @@ describe.each(storeMatrix)('risk engine with GeoIP on $name', (kind) => {
 
   const { user, authorize, tokensFor } = stepUpKit(() => srv, () => rp, clock);
 
-  function browserAt(ip: string) {
-    const b = new FakeBrowser(srv.url);
-    b.headers['x-forwarded-for'] = ip;
-    b.headers['user-agent'] = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36';
-    return b;
-  }
+  const browserAt = (ip: string) => browserFor(srv.url, ip);
 
   /** This user's risk decisions, oldest first. */
   const decisions = async (userId: string) =>

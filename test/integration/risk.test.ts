@@ -6,12 +6,9 @@
  * TRUST_PROXY=1 lets a test choose the client's address with X-Forwarded-For.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { storeMatrix } from '../helpers/stores.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { FakeBrowser, hiddenField } from '../helpers/browser.js';
+import { policyFile, startTestServer, type TestServer } from '../helpers/server.js';
+import { browserAt as browserFor, hiddenField } from '../helpers/browser.js';
 import { authRequest, makeRp, submitPassword, type TestRp } from '../helpers/rp.js';
 import { fakeClock, stepUpKit } from '../helpers/stepup.js';
 
@@ -23,10 +20,8 @@ describe.each(storeMatrix)('risk engine on $name', (kind) => {
   const clock = fakeClock();
 
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'stepwise-policy-'));
-    const policy = join(dir, 'policy.yaml');
     // The shipped default plus a deny list for one documentation network.
-    writeFileSync(policy, 'networks:\n  deny: [198.51.100.0/24]\n');
+    const policy = policyFile('networks:\n  deny: [198.51.100.0/24]\n');
     srv = await startTestServer(kind, { TRUST_PROXY: '1', STEPWISE_POLICY_FILE: policy, STEPWISE_API_SCOPES: 'payments:write' }, { now: clock.now });
     rp = await makeRp(srv);
   });
@@ -34,13 +29,7 @@ describe.each(storeMatrix)('risk engine on $name', (kind) => {
 
   const { user, authorize, tokensFor } = stepUpKit(() => srv, () => rp, clock);
 
-  /** A browser on a given network (the proxy appends the client address as the right-most hop). */
-  function browserAt(ip: string) {
-    const b = new FakeBrowser(srv.url);
-    b.headers['x-forwarded-for'] = ip;
-    b.headers['user-agent'] = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36';
-    return b;
-  }
+  const browserAt = (ip: string) => browserFor(srv.url, ip);
 
   /** This user's risk decisions, oldest first. */
   const decisions = async (userId: string) => (await srv.container.audit.list({ userId, type: 'risk.decision' })).reverse();
