@@ -91,6 +91,26 @@ describe.each(storeMatrix)('one assurance rule on $name', (kind) => {
     expect(interactive.callback.searchParams.get('error')).toBe('unmet_authentication_requirements');
   });
 
+  it('hole 2: the same holds when the parameters come through PAR (pushed authorization request)', async () => {
+    const u = await user();
+    const browser = new FakeBrowser(srv.url);
+    expect((await tokensFor(browser, u, {})).claims.acr).toBe('loa1');
+    const verifier = oidc.randomPKCECodeVerifier();
+    const url = await oidc.buildAuthorizationUrlWithPAR(rp.config, {
+      redirect_uri: rp.redirectUri,
+      scope: 'openid',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      claims: ESSENTIAL_LOA2,
+      acr_values: 'loa1',
+      prompt: 'none',
+    });
+    expect(url.searchParams.get('request_uri')).toMatch(/^urn:ietf:params:oauth:request_uri:/);
+    const cb = new URL((await browser.follow(url.toString())).url);
+    expect(cb.searchParams.get('code')).toBeNull();
+    expect(cb.searchParams.get('error')).toBe('interaction_required');
+  });
+
   it('hole 2: an essential request for exactly loa1 from a two-factor account reports loa1, with the amr of what happened', async () => {
     const u = await user({ totp: true });
     const t = await tokensFor(new FakeBrowser(srv.url), u, { claims: JSON.stringify({ id_token: { acr: { essential: true, values: ['loa1'] } } }) });
