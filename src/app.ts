@@ -16,6 +16,7 @@ import { demoRoutes } from './demo/routes.js';
 import { AppError } from './errors/index.js';
 import { endSessionsOfDisabledAccounts } from './oidc/dead-sessions.js';
 import { rejectUnknownResumes } from './oidc/resume-guard.js';
+import { requireRedirectUri } from './oidc/require-redirect-uri.js';
 import { clientIp } from './security/client-ip.js';
 import { demoRoutesAllowed } from './seed.js';
 
@@ -40,6 +41,7 @@ export function createApp(c: Container): Provider {
     }
   });
   app.use(rejectUnknownResumes(app));
+  app.use(requireRedirectUri());
   app.use(endSessionsOfDisabledAccounts(app, c.users));
   // Parse bodies for our own form routes only; oidc-provider parses its endpoints itself.
   app.use(async (ctx: Context, next: Next) => (OUR_FORMS.test(ctx.path) ? parseBody(ctx, next) : next()));

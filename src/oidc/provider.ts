@@ -23,6 +23,9 @@ export interface ProviderDeps {
  * Custom client metadata; `first_party` lets trusted clients skip the consent screen;
  * `stepwise_allowed_origins` lists browser origins (beyond the redirect URIs') allowed by CORS (oidc/cors.ts).
  */
+/** oidc-provider routes a person's browser navigates to: errors there are pages, everywhere else JSON. */
+const BROWSER_ROUTES = new Set(['authorization', 'resume', 'end_session', 'end_session_confirm', 'end_session_success', 'code_verification', 'device_resume']);
+
 export const CLIENT_EXTRA_PROPERTIES = ['first_party', 'stepwise_policy', ALLOWED_ORIGINS_PROPERTY];
 
 export function createProvider(deps: ProviderDeps): Provider {
@@ -158,6 +161,13 @@ export function createProvider(deps: ProviderDeps): Provider {
       };
     },
     async renderError(ctx, out, error) {
+      // Only pages a browser navigates to get HTML; /token, /me, introspection… answer JSON whatever the
+      // Accept header says (RFC 6749 §5.2).
+      if (!BROWSER_ROUTES.has(String(ctx.oidc?.route))) {
+        ctx.type = 'json';
+        ctx.body = out;
+        return;
+      }
       ctx.type = 'html';
       const unavailable = (error as { statusCode?: number }).statusCode === 503;
       ctx.body = await views.render('error', {
