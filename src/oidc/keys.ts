@@ -6,11 +6,13 @@
 import { generateKeyPair as generateKeyPairCb, createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { Db } from '../store/db.js';
+import { isPostgres } from '../store/db.js';
 import type { SecretBox } from '../security/crypto.js';
 import { guardStore } from '../errors/index.js';
 
 const generateKeyPair = promisify(generateKeyPairCb);
 const RETIRED_KEY_GRACE_MS = 24 * 3600 * 1000;
+const FIRST_KEY_LOCK = 7_431_002; // advisory lock id: one first signing key across concurrent starters
 
 /** SecretBox context of a signing key's private JWK (also used by encryption-key rotation). */
 export const jwkContext = (kid: string): string => `jwk:${kid}`;
@@ -45,11 +47,22 @@ export class SigningKeys {
     );
   }
 
-  /** Generates the first key on an empty table; concurrent starters converge on whichever insert won. */
+  /**
+   * Generates the first key on an empty table. Concurrent starters converge on one key: the check and the
+   * insert run under one lock (a PostgreSQL advisory lock; SQLite serialises writers itself), so a second
+   * starter finds the first one's key instead of adding its own.
+   */
   async ensure(): Promise<PrivateJwk[]> {
     const keys = await this.load();
     if (keys.length > 0) return keys;
-    await this.insert(await newRsaJwk());
+    const jwk = await newRsaJwk();
+    await guardStore(() =>
+      this.db.transaction(async (trx) => {
+        if (isPostgres(this.db)) await trx.raw('select pg_advisory_xact_lock(?)', [FIRST_KEY_LOCK]);
+        const existing = await trx('signing_keys').first('kid');
+        if (!existing) await trx('signing_keys').insert(this.row(jwk));
+      }),
+    );
     return this.load();
   }
 
@@ -69,7 +82,4 @@ export class SigningKeys {
     return { kid: jwk.kid, alg: jwk.alg, jwk_enc: this.box.encrypt(JSON.stringify(jwk), jwkContext(jwk.kid)), created_at: now, retired_at: null };
   }
 
-  private async insert(jwk: PrivateJwk) {
-    await guardStore(() => this.db('signing_keys').insert(this.row(jwk)).onConflict('kid').ignore());
-  }
 }

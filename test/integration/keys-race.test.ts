@@ -1,0 +1,38 @@
+/**
+ * Issue 14 scale-out: several IdP processes started together on a freshly migrated database converge on one
+ * first signing key (before, each could insert its own, so one published a key the other did not sign with).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { storeMatrix } from '../helpers/stores.js';
+import { loadConfig } from '../../src/config/index.js';
+import { createDb, migrate } from '../../src/store/db.js';
+import { SecretBox } from '../../src/security/crypto.js';
+import { SigningKeys } from '../../src/oidc/keys.js';
+
+describe.each(storeMatrix)('first signing key on $name', (kind) => {
+  const cleanups: Array<() => Promise<void>> = [];
+  afterAll(async () => {
+    for (const c of cleanups) await c();
+  });
+
+  it('eight concurrent starters end with exactly one key, and all of them load it', async () => {
+    const stores = await kind.setup();
+    cleanups.push(() => stores.cleanup());
+    const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', ...stores.env });
+    const setup = createDb(config.database);
+    await migrate(setup);
+    await setup.destroy();
+    // Separate connection pools, like separate processes.
+    const dbs = Array.from({ length: kind.name === 'sqlite' ? 1 : 8 }, () => createDb(config.database));
+    try {
+      const box = SecretBox.fromSecrets(config.secrets);
+      const starters = kind.name === 'sqlite' ? Array.from({ length: 8 }, () => dbs[0]!) : dbs;
+      const loaded = await Promise.all(starters.map((db) => new SigningKeys(db, box).ensure()));
+      const rows = await dbs[0]!('signing_keys').select('kid');
+      expect(rows).toHaveLength(1);
+      for (const keys of loaded) expect(keys.map((k) => k.kid)).toEqual([rows[0].kid]);
+    } finally {
+      for (const db of dbs) await db.destroy();
+    }
+  });
+});
