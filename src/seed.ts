@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import type { Container } from './container.js';
+import { AppError } from './errors/index.js';
 import type { Config } from './config/index.js';
 import { createClient, createUser } from './admin/service.js';
 
@@ -44,7 +45,13 @@ export async function seedDemo(c: Container): Promise<string | null> {
   if (!demoAllowed(c.config)) return null;
   // Only on an empty database (the internal account client does not count).
   if ((await c.users.count()) > 0 || (await c.clients.count()) > 1) return null;
-  return createDemoData(c);
+  try {
+    return await createDemoData(c);
+  } catch (err) {
+    // Another process started at the same moment seeded it first.
+    if (err instanceof AppError && err.code === 'conflict') return null;
+    throw err;
+  }
 }
 
 /** Creates the demo user and client unconditionally (tests use it on a shared database). */

@@ -78,7 +78,21 @@ const migrationSource: Knex.MigrationSource<string> = {
   },
 };
 
-export async function migrate(db: Db): Promise<string[]> {
-  const [, applied] = (await db.migrate.latest({ migrationSource })) as [number, string[]];
-  return applied;
+/**
+ * Runs pending migrations. Several processes may start at once: knex lets one hold its migration lock and
+ * fails the others ("Migration table is already locked"); those wait and try again, then find nothing left.
+ */
+export async function migrate(db: Db, opts: { attempts?: number; waitMs?: number } = {}): Promise<string[]> {
+  const attempts = opts.attempts ?? 240; // up to a minute at the default wait
+  for (let i = 1; ; i++) {
+    try {
+      const [, applied] = (await db.migrate.latest({ migrationSource })) as [number, string[]];
+      return applied;
+    } catch (err) {
+      // The lock itself, or a race creating knex's own bookkeeping tables (knex_migrations[_lock]).
+      const locked = /already locked|knex_migrations|already exists|duplicate key/i.test((err as Error).message ?? '');
+      if (!locked || i >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, opts.waitMs ?? 250));
+    }
+  }
 }

@@ -1,5 +1,6 @@
 /**
- * Issue 14 scale-out: several IdP processes started together on a freshly migrated database converge on one
+ * Issue 14 scale-out: several IdP processes started together. On a fresh database their migrations all
+ * succeed (knex's migration lock made the losers die), and on a freshly migrated one they converge on one
  * first signing key (before, each could insert its own, so one published a key the other did not sign with).
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,6 +14,23 @@ describe.each(storeMatrix)('first signing key on $name', (kind) => {
   const cleanups: Array<() => Promise<void>> = [];
   afterAll(async () => {
     for (const c of cleanups) await c();
+  });
+
+  it('concurrent migrations on a fresh database all succeed, and the schema is applied once', async () => {
+    const stores = await kind.setup();
+    cleanups.push(() => stores.cleanup());
+    const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', ...stores.env });
+    const dbs = Array.from({ length: kind.name === 'sqlite' ? 1 : 4 }, () => createDb(config.database));
+    try {
+      const runs = kind.name === 'sqlite' ? [migrate(dbs[0]!), migrate(dbs[0]!)] : dbs.map((db) => migrate(db, { waitMs: 100 }));
+      const applied = await Promise.all(runs);
+      const total = applied.reduce((n, a) => n + a.length, 0);
+      const recorded = await dbs[0]!('knex_migrations').count<{ n: number | string }[]>({ n: '*' }).first();
+      expect(total).toBe(Number(recorded?.n));
+      expect(Number(recorded?.n)).toBeGreaterThanOrEqual(4);
+    } finally {
+      for (const db of dbs) await db.destroy();
+    }
   });
 
   it('eight concurrent starters end with exactly one key, and all of them load it', async () => {
