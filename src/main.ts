@@ -31,10 +31,14 @@ async function main() {
   );
   let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) return;
+    // A second signal while draining ends the process at once.
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting without waiting');
+      process.exit(1);
+    }
     stopping = true;
-    log.info({ signal }, 'shutting down');
-    await running.close();
+    log.info({ signal }, 'shutting down: finishing in-flight requests, then closing the stores');
+    await running.close({ drainMs: 10_000 });
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

@@ -9,7 +9,11 @@ export interface Running {
   url: string;
   container: Container;
   server: Server;
-  close(): Promise<void>;
+  /**
+   * Graceful stop: no new connections, in-flight requests finish (idle keep-alive connections close at
+   * once), and after `drainMs` (default 10 s) whatever is still open is cut; then the stores close.
+   */
+  close(opts?: { drainMs?: number }): Promise<void>;
 }
 
 export async function startServer(config: Config, opts: ContainerOptions = {}): Promise<Running> {
@@ -27,8 +31,16 @@ export async function startServer(config: Config, opts: ContainerOptions = {}): 
     url: `http://localhost:${port}`,
     container,
     server,
-    async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+    async close(opts = {}) {
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, opts.drainMs ?? 10_000);
+        timer.unref();
+      });
+      await Promise.race([drained, deadline]);
+      clearTimeout(timer);
       server.closeAllConnections();
       await container.close();
     },

@@ -53,8 +53,8 @@ export async function startTestServer(
     ...running,
     stores,
     env,
-    async close() {
-      await running.close();
+    async close(opts?: { drainMs?: number }) {
+      await running.close(opts);
       await stores.cleanup();
     },
   };
