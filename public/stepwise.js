@@ -9,6 +9,10 @@
  *                                      POST data-verify-url  { csrf, response }
  *   success: 2xx { redirect: url } → location.assign(url)
  *   failure: 4xx/5xx { error: code, message } → message shown in the page's error element
+ *   [data-testid="push-status"]        GET data-status-url every second → { status, message }; "approved" submits
+ *                                      [data-testid="push-continue-form"] (the no-JS path is its Continue button)
+ *   [data-testid="push-enroll-status"] GET data-status-url every second → { status }; "registered" submits
+ *                                      [data-testid="push-enroll-form"]
  */
 (function () {
   'use strict';
@@ -224,6 +228,72 @@
     });
   }
 
+  /** Calls `url` every `intervalMs` until `onData(ok, data)` returns false; network errors just retry. */
+  function poll(url, intervalMs, onData) {
+    var stopped = false;
+    function tick() {
+      fetch(url, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } })
+        .then(function (res) {
+          return res
+            .json()
+            .catch(function () {
+              return null;
+            })
+            .then(function (data) {
+              if (onData(res.ok, data) === false) stopped = true;
+            });
+        })
+        .catch(function () {
+          return undefined;
+        })
+        .then(function () {
+          if (!stopped) window.setTimeout(tick, intervalMs);
+        });
+    }
+    window.setTimeout(tick, intervalMs);
+  }
+
+  // (d) push approval: the page learns the answer by itself and continues once the phone approved.
+  function wirePushStatus(el) {
+    var form = document.querySelector('[data-testid="push-continue-form"]');
+    var resend = document.querySelector('[data-testid="push-resend"]');
+    var state = el.getAttribute('data-state');
+    if (state === 'approved') {
+      if (form) form.submit();
+      return;
+    }
+    if (state !== 'pending') return;
+    poll(el.getAttribute('data-status-url'), 1000, function (ok, data) {
+      if (ok && data && data.status === 'pending') return true;
+      el.textContent = (data && data.message) || GENERIC;
+      el.setAttribute('data-state', (data && data.status) || 'error');
+      if (ok && data && data.status === 'approved') {
+        if (form) form.submit();
+        return false;
+      }
+      el.className = 'error';
+      if (form) form.hidden = true;
+      if (resend) resend.hidden = false;
+      return false;
+    });
+  }
+
+  // (e) push enrollment on the account page: finishes by itself once the phone registered.
+  function wirePushEnroll(el) {
+    var form = document.querySelector('[data-testid="push-enroll-form"]');
+    poll(el.getAttribute('data-status-url'), 1000, function (ok, data) {
+      if (ok && data && data.status === 'waiting') return true;
+      if (ok && data && data.status === 'registered') {
+        el.textContent = 'Your phone registered (' + (data.deviceName || 'device') + '). Finishing…';
+        if (form) form.submit();
+        return false;
+      }
+      el.textContent = ok ? 'The setup code expired. Start again from your account page.' : (data && data.message) || GENERIC;
+      el.className = 'error';
+      return false;
+    });
+  }
+
   function init() {
     var start = document.querySelector('[data-testid="webauthn-start"]');
     if (start) wireChallenge(start);
@@ -231,6 +301,10 @@
     if (register) wireRegister(register);
     var passkey = document.getElementById('passkey-signin');
     if (passkey) wirePasskeySignin(passkey);
+    var pushStatus = document.querySelector('[data-testid="push-status"]');
+    if (pushStatus) wirePushStatus(pushStatus);
+    var pushEnroll = document.querySelector('[data-testid="push-enroll-status"]');
+    if (pushEnroll) wirePushEnroll(pushEnroll);
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);

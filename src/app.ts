@@ -19,6 +19,8 @@ import { rejectUnknownResumes } from './oidc/resume-guard.js';
 import { requireRedirectUri } from './oidc/require-redirect-uri.js';
 import { clientIp } from './security/client-ip.js';
 import { demoRoutesAllowed } from './seed.js';
+import { outboxRoutes } from './notify/outbox-routes.js';
+import { pushDeviceRoutes, pushPageRoutes } from './http/push-routes.js';
 
 const OUR_FORMS = /^\/(interaction|account|demo)(\/|$)/;
 
@@ -49,7 +51,12 @@ export function createApp(c: Container): Provider {
   app.use(interactionRoutes(interactionDeps).routes());
   app.use(factorRoutes(interactionDeps).routes());
   app.use(accountRoutes(c, app).routes());
+  // Push approval: the page polls, and the device API (JSON, parses its own bodies).
+  app.use(pushPageRoutes(c, app).routes());
+  app.use(pushDeviceRoutes(c).routes());
   if (demoRoutesAllowed(c.config)) app.use(demoRoutes(c).routes());
+  // Development outbox (codes in clear): only with a console transport, never in production.
+  if (c.notifier.outbox && c.config.env !== 'production') app.use(outboxRoutes({ outbox: c.notifier.outbox, views: c.views }).routes());
   app.use(async (ctx: Context, next: Next) => {
     if (ctx.path !== '/' || ctx.method !== 'GET') return next();
     ctx.type = 'html';

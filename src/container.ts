@@ -28,6 +28,8 @@ import { PasswordFactor } from './factors/password.js';
 import type { LevelRule } from './policy/levels.js';
 import { FactorsRepo } from './store/repos/factors.js';
 import { buildRegistry } from './factors/registry.js';
+import { buildNotifier, type Notifier } from './notify/index.js';
+import { createPushTransport, type FirebaseOverrides } from './notify/push.js';
 import { FactorService } from './factors/service.js';
 import { readAccountAssurance } from './factors/assurance.js';
 import { RiskCollector } from './risk/collector.js';
@@ -62,6 +64,8 @@ export interface Container {
   factorService: FactorService;
   /** Device records (risk engine); the account pages list and forget remembered devices. */
   devices: DevicesRepo;
+  /** Delivery channels (SMS) and the development outbox. */
+  notifier: Notifier;
   now: () => number;
   close(): Promise<void>;
 }
@@ -71,6 +75,8 @@ export interface ContainerOptions {
   now?: () => number;
   /** Run migrations at start (embedded default; the CLI's `migrate` does it explicitly). */
   migrate?: boolean;
+  /** PUSH_TRANSPORT=firebase: a credential and HTTP agent for the SDK (tests point it at a local FCM server). */
+  firebase?: FirebaseOverrides;
 }
 
 export async function buildContainer(config: Config, opts: ContainerOptions = {}): Promise<Container> {
@@ -94,14 +100,24 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     const keys = new SigningKeys(db, box);
     const views = new Views(config.env !== 'development');
     const levels = config.levels;
-    const rules = defaultRules(config.login.maxFailures);
+    const rules = defaultRules(config.login.maxFailures, { smsPerHour: config.sms.maxPerHour });
     const throttles: Container['throttles'] = await createThrottles(rules.throttles, { db, redis, prefix: config.redisPrefix });
     const knownBrowsers = new KnownBrowsers(kv, { secure: config.issuer.startsWith('https://') });
     const sessions = new AuthContextStore(kv, 'sessctx:', config.sessionTtlSeconds);
     // Authentication events live as long as a refresh chain may (refreshes re-derive acr/amr from them).
     const events = new AuthContextStore(kv, 'authn:', config.refreshTokenMaxLifetimeSeconds + config.sessionTtlSeconds);
     const factors = new FactorsRepo(db);
-    const factorService = new FactorService(buildRegistry({ config, db, factors, kv, box }), factors, throttles.factorAccount, audit);
+    const notifier = buildNotifier(config, { log, now });
+    const sms = {
+      sender: notifier.sms,
+      available: notifier.smsAvailable,
+      audit,
+      throttles: { perNumber: throttles.smsNumber, perAccount: throttles.smsAccount, global: throttles.smsGlobal, sendGate: throttles.smsSendGate, codeTries: throttles.smsCodeTries },
+    };
+    const pushTransport = await createPushTransport(config.push, { log, firebase: opts.firebase });
+    closers.unshift(() => pushTransport.close());
+    const push = { transport: pushTransport, now, audit, log };
+    const factorService = new FactorService(buildRegistry({ config, db, factors, kv, box, sms, push }), factors, throttles.factorAccount, audit);
     const accounts = (accountId: string) => readAccountAssurance(factorService, accountId);
     const failures = new LoginFailuresRepo(db);
     const devices = new DevicesRepo(db);
@@ -163,7 +179,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
       timer.unref();
       closers.unshift(async () => clearInterval(timer));
     }
-    return { config, log, db, redis, kv, box, users, clients, hasher, csrf: new Csrf(box), audit, keys, views, levels, throttles, knownBrowsers, risk, provider, flow, factors, factorService, devices, now, close };
+    return { config, log, db, redis, kv, box, users, clients, hasher, csrf: new Csrf(box), audit, keys, views, levels, throttles, knownBrowsers, risk, provider, flow, factors, factorService, devices, notifier, now, close };
   } catch (err) {
     await close().catch(() => undefined);
     throw err;

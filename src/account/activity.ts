@@ -13,6 +13,8 @@ const METHOD: Record<string, string> = {
   totp: 'an authenticator app',
   webauthn: 'a passkey or security key',
   backup_code: 'a backup code',
+  push: 'your phone (push approval)',
+  sms: 'a text message (SMS)',
   password: 'your password',
 };
 
@@ -106,8 +108,25 @@ export function describeEvent(event: DescribableEvent): string {
       return details.reason === 'last_factor' ? 'Refused to remove your last second factor (your account requires one)' : 'Could not remove a sign-in method';
     case 'device.forgotten':
       return details.all === true ? 'Forgot all remembered devices' : 'Forgot a remembered device';
+    case 'factor.push.registered':
+      return 'A phone registered for push approval (waiting for your confirmation)';
+    case 'factor.push.sent':
+      return 'Sent a sign-in request to your phone';
+    case 'factor.push.approved':
+      return 'A sign-in request was approved on your phone';
+    case 'factor.push.denied':
+      return 'A sign-in request was denied on your phone ("this wasn\'t me"): push requests were paused';
+    case 'factor.push.wrong_number':
+      return 'A sign-in request on your phone was answered with the wrong number';
+    case 'factor.push.capped':
+      return 'A push request was not sent: too many in the last hour';
+    case 'factor.push.stale':
+      return 'Your phone app could not be reached for push requests; set it up again';
     case 'user.created':
       return 'Account created';
+    case 'sms.sent':
+      if (failed) return 'A text message with a code could not be sent';
+      return details.purpose === 'enroll' ? 'Texted a code to confirm a new phone number' : 'Texted a sign-in code';
   }
 
   const factor = factorEvent(event.type);

@@ -17,7 +17,7 @@ import type { FactorContext } from '../factors/types.js';
 import { AppError } from '../errors/index.js';
 import { parseBody } from '../http/validate.js';
 import { wantsJson } from '../http/error-handler.js';
-import { confirmEnrollment, renderEnrollPage, type EnrollmentPage } from '../http/enrollment-pages.js';
+import { confirmEnrollment, renderEnrollError, renderEnrollPage, type EnrollmentPage } from '../http/enrollment-pages.js';
 import { randomToken, constantTimeEqual } from '../security/crypto.js';
 import { deviceHash } from '../risk/collector.js';
 import { describeEvent } from './activity.js';
@@ -126,6 +126,7 @@ export function accountRoutes(c: Container, provider: Provider): Router {
           kind: f.kind,
           label: factorOf(c.factorService.registry, f.kind).info.label,
           name: f.name,
+          masked: f.kind === 'sms' && typeof f.meta.masked === 'string' ? f.meta.masked : null,
           createdAt: minute(f.createdAt),
           lastUsedAt: f.lastUsedAt ? minute(f.lastUsedAt) : 'never',
         })),
@@ -143,6 +144,7 @@ export function accountRoutes(c: Container, provider: Provider): Router {
         }),
         pending,
         backupRemaining: await c.factorService.registry.backup_code.remaining(user.id),
+        smsAvailable: c.factorService.registry.sms.available,
         kinds: FACTOR_KINDS.map((k) => ({ kind: k, label: factorOf(c.factorService.registry, k).info.label })),
         events: (await c.audit.list({ userId: user.id, limit: 15 })).map((e) => ({
           at: new Date(e.at).toISOString().slice(0, 19).replace('T', ' '),
@@ -189,7 +191,16 @@ export function accountRoutes(c: Container, provider: Provider): Router {
       // Service accounts never hold more than loa1: they cannot bind a second factor.
       if ((await c.users.findById(s.accountId))?.serviceAccount) throw new AppError('forbidden', 'Service accounts cannot add sign-in methods.');
       const kind = factorOf(c.factorService.registry, ctx.params.kind!).info.kind;
-      const model = await c.factorService.startEnrollment(kind, await factorCtx(s), body, { ip: ctx.ip });
+      const fctx = await factorCtx(s);
+      let model;
+      try {
+        model = await c.factorService.startEnrollment(kind, fctx, body, { ip: ctx.ip });
+      } catch (err) {
+        // SMS: an invalid number or a refused send is shown on the number form (or the pending code form).
+        const again = kind === 'sms' && body.resend ? await c.factorService.registry.sms.enrollmentView(fctx) : { phoneForm: true, phone: body.phone, name: body.name };
+        if (await renderEnrollError(ctx, enrollmentPage(kind, s), kind, again, err)) return;
+        throw err;
+      }
       await renderEnrollPage(ctx, enrollmentPage(kind, s), kind, model);
     }),
   );
@@ -202,8 +213,13 @@ export function accountRoutes(c: Container, provider: Provider): Router {
       await requireFresh(s);
       const kind = factorOf(c.factorService.registry, ctx.params.kind!).info.kind;
       const fctx = await factorCtx(s);
-      const done = await confirmEnrollment(ctx, enrollmentPage(kind, s), kind, body, () =>
-        c.factorService.finishEnrollment(kind, fctx, body, { ip: ctx.ip }),
+      const done = await confirmEnrollment(
+        ctx,
+        enrollmentPage(kind, s),
+        kind,
+        body,
+        () => c.factorService.finishEnrollment(kind, fctx, body, { ip: ctx.ip }),
+        () => c.factorService.registry.sms.enrollmentView(fctx),
       );
       if (!done) return;
       const next = `/account?notice=${encodeURIComponent(`${factorOf(c.factorService.registry, kind).info.label} added`)}`;

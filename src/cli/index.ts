@@ -13,6 +13,7 @@ import { rotateEncryption } from '../security/rotate-encryption.js';
 import { AuditLog } from '../audit/log.js';
 import { runClientPolicyCommand } from './policy.js';
 import { assertCheckDays, checkPolicy, explainSignIn, loadCandidatePolicy } from '../risk/cli-service.js';
+import { DEVICE_USAGE, runDeviceCommand } from '../factors/push/device-client.js';
 
 const USAGE = `usage:
   stepwise migrate
@@ -27,7 +28,8 @@ const USAGE = `usage:
   stepwise audit verify
   stepwise risk explain --email E --ip IP --user-agent UA [--device-id ID] [--acr ACR]
                           [--scope "openid payments:write" --client CLIENT_ID]   (what a sign-in would get now; changes nothing)
-  stepwise policy check FILE [--days 30]                (validate a policy file, replay recent sign-in decisions; exit 2 if invalid)`;
+  stepwise policy check FILE [--days 30]                (validate a policy file, replay recent sign-in decisions; exit 2 if invalid)
+${DEVICE_USAGE}`;
 
 export class UsageError extends Error {}
 
@@ -65,6 +67,11 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<void> 
     }
   };
   const [noun, verb, ...rest] = argv;
+  if (noun === 'device') {
+    // The reference push device (acts like the phone app): no server configuration, only HTTP to the issuer.
+    out(await runDeviceCommand(verb, rest, io.env));
+    return;
+  }
   if (noun === 'migrate') {
     const config = loadConfig();
     const db = createDb(config.database);

@@ -92,6 +92,21 @@ const envSchema = z.object({
     .string()
     .regex(/^[\x21\x23-\x5B\x5D-\x7E]+( *, *[\x21\x23-\x5B\x5D-\x7E]+)*$/, 'comma-separated scope names (RFC 6749 scope characters, no spaces)')
     .optional(),
+  SMS_TRANSPORT: z.enum(['twilio', 'console', 'off']).optional(),
+  SMS_MAX_PER_HOUR: intFromEnv(1000, 1, 1_000_000),
+  TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'a Twilio Account SID: AC followed by 32 hex digits').optional(),
+  TWILIO_AUTH_TOKEN: z.string().min(1).optional(),
+  TWILIO_FROM: z
+    .string()
+    .regex(/^(\+[1-9][0-9]{6,14}|[A-Za-z0-9 ]{1,11})$/, 'an E.164 number (+14155550123) or an alphanumeric sender id (at most 11 letters and digits)')
+    .optional(),
+  TWILIO_MESSAGING_SERVICE_SID: z.string().regex(/^MG[0-9a-fA-F]{32}$/, 'a Messaging Service SID: MG followed by 32 hex digits').optional(),
+  TWILIO_API_BASE: z.url({ protocol: /^https?$/ }).optional(),
+  PUSH_TRANSPORT: z.enum(['pull', 'firebase']).default('pull'),
+  FIREBASE_CREDENTIALS: z.string().min(1).optional(),
+  FIREBASE_PROJECT_ID: z.string().regex(/^[a-z][a-z0-9-]{4,61}[a-z0-9]$/, 'a Firebase project id (lower-case letters, digits, -)').optional(),
+  PUSH_MAX_PER_HOUR: intFromEnv(5, 1, 100),
+  PUSH_DENY_COOLDOWN_SECONDS: intFromEnv(900, 0, 24 * 3600),
 });
 
 export interface Secrets {
@@ -135,6 +150,57 @@ export interface Config {
   geoipDb: string | undefined;
   /** API scopes the provider accepts besides the OIDC ones (a client's sensitive_scopes come from these). */
   apiScopes: string[];
+  /** SMS codes: transport and the total send quota (src/notify/). */
+  sms: SmsConfig;
+  /** Push approval: transport and fatigue limits (src/notify/push.ts, src/factors/push/). */
+  push: PushConfig;
+}
+
+export type SmsConfig =
+  | { transport: 'console' | 'off'; maxPerHour: number }
+  | {
+      transport: 'twilio';
+      accountSid: string;
+      authToken: string;
+      from: string | undefined;
+      messagingServiceSid: string | undefined;
+      /** Replaces https://api.twilio.com (tests point it at a local server). */
+      apiBase: string | undefined;
+      maxPerHour: number;
+    };
+
+/**
+ * SMS_TRANSPORT: `console` by default outside production (prints codes, fills /dev/outbox), `off` by default
+ * in production; `console` is refused there, and `twilio` needs its credentials and a sender.
+ */
+function smsConfig(env: z.infer<typeof envSchema>): SmsConfig {
+  const production = env.NODE_ENV === 'production';
+  const transport = env.SMS_TRANSPORT ?? (production ? 'off' : 'console');
+  const maxPerHour = env.SMS_MAX_PER_HOUR;
+  if (transport === 'console' && production) {
+    throw new ConfigError(
+      'SMS_TRANSPORT: console prints sign-in codes to the server output and is refused when NODE_ENV=production; set SMS_TRANSPORT=twilio (with TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID) or SMS_TRANSPORT=off',
+    );
+  }
+  if (transport !== 'twilio') return { transport, maxPerHour };
+  const missing = [
+    env.TWILIO_ACCOUNT_SID ? null : 'TWILIO_ACCOUNT_SID',
+    env.TWILIO_AUTH_TOKEN ? null : 'TWILIO_AUTH_TOKEN',
+    env.TWILIO_FROM || env.TWILIO_MESSAGING_SERVICE_SID ? null : 'TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID',
+  ].filter((m): m is string => m !== null);
+  if (missing.length > 0) throw new ConfigError(`SMS_TRANSPORT: twilio needs ${missing.join(', ')}`);
+  if (production && env.TWILIO_API_BASE && !env.TWILIO_API_BASE.startsWith('https://')) {
+    throw new ConfigError(`TWILIO_API_BASE: must be https:// when NODE_ENV=production ${describeRejected('TWILIO_API_BASE', env.TWILIO_API_BASE)}`);
+  }
+  return {
+    transport,
+    accountSid: env.TWILIO_ACCOUNT_SID!,
+    authToken: env.TWILIO_AUTH_TOKEN!,
+    from: env.TWILIO_FROM,
+    messagingServiceSid: env.TWILIO_MESSAGING_SERVICE_SID,
+    apiBase: env.TWILIO_API_BASE,
+    maxPerHour,
+  };
 }
 
 const secretsFileSchema = z.object({
@@ -142,6 +208,37 @@ const secretsFileSchema = z.object({
   encryptionKey: z.string().min(1),
   previousEncryptionKeys: z.array(z.string().min(1)).optional(),
 });
+
+export interface PushConfig {
+  transport: 'pull' | 'firebase';
+  /** Service-account JSON file (firebase). */
+  credentialsFile: string | undefined;
+  /** FIREBASE_PROJECT_ID, else the credentials file's project_id (firebase). */
+  projectId: string | undefined;
+  maxPerHour: number;
+  denyCooldownSeconds: number;
+}
+
+/** PUSH_TRANSPORT=firebase needs a readable service-account file (FIREBASE_CREDENTIALS); checked at start-up. */
+function pushConfig(env: z.infer<typeof envSchema>): PushConfig {
+  const base = { maxPerHour: env.PUSH_MAX_PER_HOUR, denyCooldownSeconds: env.PUSH_DENY_COOLDOWN_SECONDS };
+  if (env.PUSH_TRANSPORT === 'pull') return { transport: 'pull', credentialsFile: undefined, projectId: undefined, ...base };
+  const file = env.FIREBASE_CREDENTIALS;
+  if (!file) throw new ConfigError('FIREBASE_CREDENTIALS: PUSH_TRANSPORT=firebase needs the path of a Firebase service-account JSON file');
+  let account: Record<string, unknown>;
+  try {
+    account = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw new ConfigError(`FIREBASE_CREDENTIALS: cannot read ${JSON.stringify(file)} as JSON: ${(err as Error).message}`);
+  }
+  const missing = ['project_id', 'client_email', 'private_key'].filter((k) => typeof account[k] !== 'string' || account[k] === '');
+  if (account.type !== 'service_account' || missing.length > 0) {
+    throw new ConfigError(
+      `FIREBASE_CREDENTIALS: ${JSON.stringify(file)} is not a service-account key file (type "service_account"${missing.length ? `; missing ${missing.join(', ')}` : ''})`,
+    );
+  }
+  return { transport: 'firebase', credentialsFile: file, projectId: env.FIREBASE_PROJECT_ID ?? (account.project_id as string), ...base };
+}
 
 function parseEncryptionKey(raw: string, source: string): Buffer {
   const key = Buffer.from(raw, 'base64');
@@ -290,5 +387,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv = process.env): Config {
     risk,
     geoipDb: env.GEOIP_DB,
     apiScopes: env.STEPWISE_API_SCOPES ? [...new Set(env.STEPWISE_API_SCOPES.split(',').map((x) => x.trim()).filter(Boolean))] : [],
+    sms: smsConfig(env),
+    push: pushConfig(env),
   };
 }

@@ -25,6 +25,11 @@ export const ERRORS = {
   conflict: { status: 409, message: 'That conflicts with the current state.' },
   factor_pending: { status: 409, message: 'Finish setting up the authenticator you already started first.' },
   last_factor: { status: 409, message: 'This is your last second factor and your account requires one.' },
+  sms_number_rejected: { status: 400, message: 'We could not send a text message to that number. Check the number, or use another sign-in method.' },
+  sms_rate_limited: { status: 429, message: 'Too many text messages are being sent right now. Wait a few minutes and try again, or use another sign-in method.' },
+  sms_failed: { status: 503, message: 'Text messages cannot be sent right now. Try again later, or use another sign-in method.' },
+  push_pending: { status: 409, message: 'Approve the request on your phone first, then continue.' },
+  push_denied: { status: 403, message: 'The request was denied on your phone. Use another method to sign in.' },
   store_unavailable: { status: 503, message: 'The service is temporarily unavailable. Try again in a moment.' },
   internal: { status: 500, message: 'Something went wrong on our side.' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -2,7 +2,7 @@
  * The Factor contract. Every authentication method (password, TOTP, WebAuthn, backup codes, later SMS and
  * push) is one module implementing it; src/factors/registry.ts is the only place that lists them.
  */
-export type FactorKind = 'password' | 'totp' | 'webauthn' | 'backup_code';
+export type FactorKind = 'password' | 'totp' | 'webauthn' | 'backup_code' | 'sms' | 'push';
 export type FactorCategory = 'knowledge' | 'possession' | 'inherence';
 
 /** One method verified in the current authentication context (what the ID token's amr reports). */
@@ -36,6 +36,8 @@ export interface FactorContext {
   scope: string;
   /** Epoch milliseconds (injected clock). */
   now: number;
+  /** The sign-in request a challenge is for (push: the context the phone shows with the request). */
+  request?: { ip?: string; client?: string; location?: string };
 }
 
 /** Input from a form post or JSON body; each factor validates its own fields. */

@@ -32,7 +32,11 @@ export function factorRoutes(deps: InteractionDeps): Router {
     const { ctx: fctx, authCtx } = await flow.factorContext(details);
     const remaining = await flow.remainingFactors(details, authCtx);
     if (!remaining.includes(kind)) throw new AppError('not_found', 'That sign-in method is not available for your account.');
-    const model = await factorOf(flow.registry, kind).startChallenge(fctx);
+    // The sign-in as seen from outside: a push shows it on the phone next to Approve / Deny.
+    const geo = authCtx.risk?.observed.geo;
+    const place = [geo?.city, geo?.country].filter(Boolean).join(', ');
+    const request = { ip: ctx.ip, client: (await flow.clientView(details)).name, ...(place ? { location: place } : {}) };
+    const model = await factorOf(flow.registry, kind).startChallenge({ ...fctx, request });
     if (error) ctx.status = error.status;
     ctx.type = 'html';
     ctx.body = await views.render(`factors/${kind}-challenge`, {
@@ -71,6 +75,28 @@ export function factorRoutes(deps: InteractionDeps): Router {
   router.get('/factor/:kind', async (ctx) => {
     const details = await loadInteraction(provider, ctx);
     await renderChallenge(ctx, details, factorOf(flow.registry, ctx.params.kind!).info.kind);
+  });
+
+  // SMS: (re)send a code to the current or the chosen number, then back to the challenge page.
+  router.post('/factor/sms/send', async (ctx) => {
+    const details = await loadInteraction(provider, ctx);
+    const body = (ctx.request.body ?? {}) as Record<string, unknown>;
+    csrf.assert(details.uid, body.csrf);
+    const { ctx: fctx, authCtx } = await flow.factorContext(details);
+    if (!(await flow.remainingFactors(details, authCtx)).includes('sms')) {
+      throw new AppError('not_found', 'That sign-in method is not available for your account.');
+    }
+    try {
+      await flow.registry.sms.sendCode(fctx, body);
+    } catch (err) {
+      if (isJson(ctx) || !(err instanceof AppError) || err.code === 'store_unavailable' || err.code === 'internal') throw err;
+      const wait = (err as { retryAfterMs?: unknown }).retryAfterMs;
+      if (typeof wait === 'number') ctx.set('Retry-After', String(Math.max(1, Math.ceil(wait / 1000))));
+      // Shown above the forms, not as a code error.
+      return renderChallenge(ctx, details, 'sms', new AppError(err.code, err.publicMessage, 'send', { cause: err }));
+    }
+    if (isJson(ctx)) ctx.body = { redirect: `/interaction/${details.uid}/factor/sms` };
+    else ctx.redirect(`/interaction/${details.uid}/factor/sms`);
   });
 
   router.post('/factor/:kind', async (ctx) => {

@@ -9,7 +9,7 @@ export const clientPolicySchema = z
     /** Minimum acr for every sign-in to this client. */
     min_acr: z.string().min(1).max(100).optional(),
     /** Second factors this client accepts (password is always the first step). */
-    allowed_factors: z.array(z.enum(['totp', 'webauthn', 'backup_code'])).min(1).optional(),
+    allowed_factors: z.array(z.enum(['totp', 'webauthn', 'backup_code', 'sms', 'push'])).min(1).optional(),
     /** Caps how long any reached level stays valid for this client. */
     max_age_seconds: z.number().int().min(0).max(30 * 24 * 3600).optional(),
     /** Client-specific acr names (or re-mapped defaults) → level. */

@@ -47,8 +47,12 @@ export interface StrangerDelayRule {
  * - loginStrangerFailures: failed unknown-browser checks per account (counted after the check, never refuses):
  *   sizes the delay exactly, where loginAccount also holds attempts still in flight.
  * - factorAccount: per account and second-factor kind.
+ * - smsNumber / smsAccount / smsGlobal: SMS codes sent per phone number (all accounts), per account and in
+ *   total (SMS_MAX_PER_HOUR) per clock hour — the key carries the hour, so these durations only bound storage.
+ * - smsSendGate: one send per number and previous send (the resend cooldown under racing requests).
+ * - smsCodeTries: entries per SMS code; the fifth wrong one kills the code.
  */
-export function defaultRules(maxFailures: number) {
+export function defaultRules(maxFailures: number, opts: { smsPerHour?: number } = {}) {
   return {
     throttles: {
       loginIp: { name: 'login_ip', points: 100, durationSeconds: 24 * 3600, blockSeconds: 3600 },
@@ -58,6 +62,11 @@ export function defaultRules(maxFailures: number) {
       loginStrangerGate: { name: 'login_stranger_gate', points: 1, durationSeconds: 10, blockSeconds: 0 },
       loginStrangerFailures: { name: 'login_stranger_failures', points: 100, durationSeconds: 3600, blockSeconds: 0 },
       factorAccount: { name: 'factor_account', points: maxFailures, durationSeconds: 3600, blockSeconds: 900 },
+      smsNumber: { name: 'sms_number', points: 5, durationSeconds: 2 * 3600, blockSeconds: 0 },
+      smsAccount: { name: 'sms_account', points: 10, durationSeconds: 2 * 3600, blockSeconds: 0 },
+      smsGlobal: { name: 'sms_global', points: opts.smsPerHour ?? 1000, durationSeconds: 2 * 3600, blockSeconds: 0 },
+      smsSendGate: { name: 'sms_send_gate', points: 1, durationSeconds: 120, blockSeconds: 0 },
+      smsCodeTries: { name: 'sms_code_tries', points: 5, durationSeconds: 900, blockSeconds: 0 },
     } satisfies Record<string, ThrottleRule>,
     strangerDelay: { freeFailures: 5, baseSeconds: 1, maxSeconds: 900 } satisfies StrangerDelayRule,
   };

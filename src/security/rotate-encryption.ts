@@ -15,6 +15,7 @@ import { jwkContext } from '../oidc/keys.js';
 import { clientSecretContext } from '../store/repos/clients.js';
 import { BackupCodesRepo } from '../store/repos/backup-codes.js';
 import { totpSecretContext } from '../factors/totp/index.js';
+import { smsNumberContext } from '../factors/sms/index.js';
 
 export interface EncryptionRotationReport {
   keyId: string;
@@ -31,7 +32,7 @@ interface SealedColumn {
 }
 
 /** Factor kinds that keep a sealed secret, and the context each seals it with. */
-const FACTOR_SECRET_CONTEXTS: Record<string, (factorId: string) => string> = { totp: totpSecretContext };
+const FACTOR_SECRET_CONTEXTS: Record<string, (factorId: string) => string> = { totp: totpSecretContext, sms: smsNumberContext };
 
 type Table = keyof EncryptionRotationReport['reencrypted'];
 

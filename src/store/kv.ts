@@ -11,6 +11,11 @@ export interface KvStore {
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
   get(key: string): Promise<string | null>;
   take(key: string): Promise<string | null>;
+  /**
+   * Sets the key only when it holds no live value; true when this call set it (atomic: one of racing callers
+   * wins). `value` must be unique to the caller (e.g. carry a random id).
+   */
+  add(key: string, value: string, ttlSeconds: number): Promise<boolean>;
   del(key: string): Promise<void>;
 }
 
@@ -27,6 +32,9 @@ export class RedisKv implements KvStore {
   }
   async take(key: string) {
     return guardStore(() => this.redis.getdel(this.prefix + key));
+  }
+  async add(key: string, value: string, ttlSeconds: number) {
+    return (await guardStore(() => this.redis.set(this.prefix + key, value, 'EX', ttlSeconds, 'NX'))) === 'OK';
   }
   async del(key: string) {
     await guardStore(() => this.redis.del(this.prefix + key));
@@ -60,6 +68,17 @@ export class SqlKv implements KvStore {
   }
   async del(key: string) {
     await guardStore(() => this.db('ephemeral').where({ key }).del());
+  }
+  async add(key: string, value: string, ttlSeconds: number) {
+    return guardStore(() =>
+      this.db.transaction(async (trx) => {
+        await trx('ephemeral').where({ key }).andWhere('expires_at', '<=', this.now()).del();
+        await trx('ephemeral').insert({ key, value, expires_at: this.now() + ttlSeconds * 1000 }).onConflict('key').ignore();
+        // The row that is there now decides: ours only if no live value was (racing inserts wait on the key).
+        const row = await trx('ephemeral').where({ key }).first();
+        return row?.value === value;
+      }),
+    );
   }
   async sweep() {
     await this.db('ephemeral').where('expires_at', '<', this.now()).del();

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/index.js';
 import { startServer, type Running } from '../../src/server.js';
+import type { ContainerOptions } from '../../src/container.js';
 import type { StoreKind, StoreSetup } from './stores.js';
 
 export async function freePort(): Promise<number> {
@@ -34,7 +35,7 @@ export interface TestServer extends Running {
 export async function startTestServer(
   kind: StoreKind,
   extraEnv: Record<string, string> = {},
-  opts: { now?: () => number } = {},
+  opts: Pick<ContainerOptions, 'now' | 'firebase'> = {},
 ): Promise<TestServer> {
   const stores = await kind.setup();
   const port = await freePort();

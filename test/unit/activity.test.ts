@@ -121,6 +121,6 @@ describe('describeEvent: account events', () => {
     }
     expect(describeEvent(ev('something.new', {}, 'failure'))).toBe('Account activity (did not succeed)');
     // A new factor kind still reads as a sentence.
-    expect(describeEvent(ev('factor.enroll.sms'))).toBe('Added a sign-in method');
+    expect(describeEvent(ev('factor.enroll.carrier_pigeon'))).toBe('Added a sign-in method');
   });
 });

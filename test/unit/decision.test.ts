@@ -390,7 +390,8 @@ describe('client policy (clientPolicySchema / readClientPolicy)', () => {
 
   it('the schema rejects unknown keys, unknown factors, out-of-range values', () => {
     expect(clientPolicySchema.safeParse({ min_acr: 'loa2', extra: 1 }).success).toBe(false);
-    expect(clientPolicySchema.safeParse({ allowed_factors: ['sms'] }).success).toBe(false);
+    expect(clientPolicySchema.safeParse({ allowed_factors: ['carrier_pigeon'] }).success).toBe(false);
+    expect(clientPolicySchema.safeParse({ allowed_factors: ['sms', 'totp'] }).success).toBe(true);
     expect(clientPolicySchema.safeParse({ allowed_factors: [] }).success).toBe(false);
     expect(clientPolicySchema.safeParse({ max_age_seconds: -1 }).success).toBe(false);
     expect(clientPolicySchema.safeParse({ max_age_seconds: 1.5 }).success).toBe(false);
@@ -401,6 +402,6 @@ describe('client policy (clientPolicySchema / readClientPolicy)', () => {
 
   it('CURRENT behaviour: an invalid stored policy is dropped whole (reported: fails open)', () => {
     // A min_acr next to one invalid key is lost: the client then has no minimum at all.
-    expect(readClientPolicy({ stepwise_policy: { min_acr: 'loa2', allowed_factors: ['sms'] } })).toEqual({});
+    expect(readClientPolicy({ stepwise_policy: { min_acr: 'loa2', allowed_factors: ['carrier_pigeon'] } })).toEqual({});
   });
 });
