@@ -18,14 +18,14 @@ export interface EnrollmentPage {
   csrfToken: string;
 }
 
-export async function renderEnrollPage(ctx: Context, page: EnrollmentPage, kind: SecondFactorKind, model: ViewModel) {
+export async function renderEnrollPage(ctx: Context, page: EnrollmentPage, kind: SecondFactorKind, model: ViewModel, error: AppError | null = null) {
   ctx.type = 'html';
   ctx.body = await page.views.render(`factors/${kind}-enroll`, {
     title: `Add ${factorOf(page.registry, kind).info.label.toLowerCase()}`,
     ...model,
     action: page.finishAction,
     csrf: page.csrfToken,
-    error: null,
+    error: error ? { message: error.publicMessage, field: error.field ?? 'phone' } : null,
     alternatives: [],
   });
 }
@@ -41,15 +41,7 @@ const SHOWN_ON_FORM = (err: unknown): err is AppError =>
 export async function renderEnrollError(ctx: Context, page: EnrollmentPage, kind: SecondFactorKind, model: ViewModel, err: unknown): Promise<boolean> {
   if (kind !== 'sms' || wantsJson(ctx) || !SHOWN_ON_FORM(err)) return false;
   ctx.status = err.status;
-  ctx.type = 'html';
-  ctx.body = await page.views.render(`factors/${kind}-enroll`, {
-    title: `Add ${factorOf(page.registry, kind).info.label.toLowerCase()}`,
-    ...model,
-    action: page.finishAction,
-    csrf: page.csrfToken,
-    error: { message: err.publicMessage, field: err.field ?? 'phone' },
-    alternatives: [],
-  });
+  await renderEnrollPage(ctx, page, kind, model, err);
   return true;
 }
 

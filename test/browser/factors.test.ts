@@ -12,7 +12,7 @@ import { generateSync } from 'otplib';
 import { storeMatrix } from '../helpers/stores.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { PASSWORD, authRequest, exchange, makeRp, makeUser, type TestRp } from '../helpers/rp.js';
-import { addVirtualAuthenticator, captureRpCallbacks, launchChromium } from '../helpers/chromium.js';
+import { addVirtualAuthenticator, captureRpCallbacks, launchChromium, typePassword, WatchedPages } from '../helpers/chromium.js';
 
 const sortedAmr = (claims: Record<string, unknown> | undefined) => [...((claims?.amr as string[] | undefined) ?? [])].sort();
 
@@ -27,7 +27,6 @@ describe.each(storeMatrix)('factor pages in Chromium on $name', (kind) => {
     offset += 30_000;
   };
   const code = (secret: string) => generateSync({ secret, epoch: Math.floor(now() / 1000) });
-  const contexts: BrowserContext[] = [];
 
   beforeAll(async () => {
     srv = await startTestServer(kind, {}, { now });
@@ -35,37 +34,16 @@ describe.each(storeMatrix)('factor pages in Chromium on $name', (kind) => {
     browser = await launchChromium();
   });
   afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => undefined);
+    await pages.closeAll();
     await browser?.close();
     await srv?.close();
   });
 
-  /** Uncaught page errors and CSP violations, checked after each test (the pages' JS must run cleanly). */
-  let pageProblems: string[] = [];
-  afterEach(() => {
-    const problems = pageProblems;
-    pageProblems = [];
-    expect(problems).toEqual([]);
-  });
+  afterEach(() => expect(pages.takeProblems()).toEqual([]));
 
-  async function newPage(): Promise<Page> {
-    const context = await browser.newContext();
-    contexts.push(context);
-    const page = await context.newPage();
-    page.on('pageerror', (err) => pageProblems.push(`pageerror: ${err.message}`));
-    page.on('console', (msg) => {
-      if (msg.type() === 'error' && /Content Security Policy|Refused to/i.test(msg.text())) pageProblems.push(`console: ${msg.text()}`);
-    });
-    return page;
-  }
+  const pages = new WatchedPages(() => browser);
+  const newPage = () => pages.newPage();
 
-  /** Types email + password into the hosted login page. */
-  async function typePassword(page: Page, email: string) {
-    await page.waitForSelector('#password');
-    await page.fill('#email', email);
-    await page.fill('#password', PASSWORD);
-    await page.getByTestId('login-submit').click();
-  }
 
   /** Opens /account and signs in with the password (fresh session, loa1). */
   async function signInToAccount(page: Page, email: string) {

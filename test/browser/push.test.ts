@@ -8,7 +8,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { storeMatrix } from '../helpers/stores.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { PASSWORD, authRequest, exchange, makeRp, makeUser, type TestRp } from '../helpers/rp.js';
-import { captureRpCallbacks, launchChromium } from '../helpers/chromium.js';
+import { captureRpCallbacks, launchChromium, typePassword, WatchedPages } from '../helpers/chromium.js';
 import { device, deviceEnv } from '../helpers/push.js';
 
 const sortedAmr = (claims: Record<string, unknown> | undefined) => [...((claims?.amr as string[] | undefined) ?? [])].sort();
@@ -17,8 +17,6 @@ describe.each(storeMatrix)('push pages in Chromium on $name', (kind) => {
   let srv: TestServer;
   let rp: TestRp;
   let browser: Browser;
-  const contexts: BrowserContext[] = [];
-  let pageProblems: string[] = [];
 
   beforeAll(async () => {
     // No cool-down after a denial here, so the same sign-in can send a new request at once.
@@ -27,33 +25,15 @@ describe.each(storeMatrix)('push pages in Chromium on $name', (kind) => {
     browser = await launchChromium();
   });
   afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => undefined);
+    await pages.closeAll();
     await browser?.close();
     await srv?.close();
   });
-  afterEach(() => {
-    const problems = pageProblems;
-    pageProblems = [];
-    expect(problems).toEqual([]);
-  });
+  afterEach(() => expect(pages.takeProblems()).toEqual([]));
 
-  async function newPage(): Promise<Page> {
-    const context = await browser.newContext();
-    contexts.push(context);
-    const page = await context.newPage();
-    page.on('pageerror', (err) => pageProblems.push(`pageerror: ${err.message}`));
-    page.on('console', (msg) => {
-      if (msg.type() === 'error' && /Content Security Policy|Refused to/i.test(msg.text())) pageProblems.push(`console: ${msg.text()}`);
-    });
-    return page;
-  }
+  const pages = new WatchedPages(() => browser);
+  const newPage = () => pages.newPage();
 
-  async function typePassword(page: Page, email: string) {
-    await page.waitForSelector('#password');
-    await page.fill('#email', email);
-    await page.fill('#password', PASSWORD);
-    await page.getByTestId('login-submit').click();
-  }
 
   /** /account → "Set up sign-in approval" → the reference device enrolls with the shown code → back on /account by itself. */
   async function enrollInPage(page: Page, email: string, env: { STEPWISE_DEVICE_HOME: string }) {

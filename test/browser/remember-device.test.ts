@@ -9,7 +9,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { storeMatrix } from '../helpers/stores.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { PASSWORD, authRequest, exchange, makeRp, type TestRp } from '../helpers/rp.js';
-import { captureRpCallbacks, launchChromium } from '../helpers/chromium.js';
+import { captureRpCallbacks, launchChromium, typePassword } from '../helpers/chromium.js';
 import { totpCode } from '../helpers/account.js';
 import { fakeClock, stepUpKit } from '../helpers/stepup.js';
 
@@ -34,13 +34,6 @@ describe.each(storeMatrix)('remember this device in Chromium on $name', (kind) =
   });
 
   const { user } = stepUpKit(() => srv, () => rp, clock);
-
-  async function typePassword(page: Page, email: string) {
-    await page.waitForSelector('#password');
-    await page.fill('#email', email);
-    await page.fill('#password', PASSWORD);
-    await page.getByTestId('login-submit').click();
-  }
 
   /** Starts a sign-in at the RP with prompt=login and types the password; returns the request. */
   async function startSignIn(page: Page, email: string) {

@@ -13,7 +13,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { sqliteStore } from '../helpers/stores.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { PASSWORD, makeUser } from '../helpers/rp.js';
-import { launchChromium } from '../helpers/chromium.js';
+import { launchChromium, typePassword } from '../helpers/chromium.js';
 import { totpCode } from '../helpers/account.js';
 import { stepUpKit } from '../helpers/stepup.js';
 import { startSpaServer, type SpaServer, type SpaUser } from '../helpers/spa-server.js';
@@ -84,13 +84,6 @@ describe.each([sqliteStore])('single-page app with oidc-client-ts in Chromium on
   async function startLogin(page: Page, args?: Record<string, string>) {
     await page.evaluate((a) => void (window as unknown as SpaWindow).spa.login(a), args);
     await page.waitForURL(`${srv.url}/interaction/**`);
-  }
-
-  async function typePassword(page: Page, email: string) {
-    await page.waitForSelector('#password');
-    await page.fill('#email', email);
-    await page.fill('#password', PASSWORD);
-    await page.getByTestId('login-submit').click();
   }
 
   /**
