@@ -122,6 +122,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     const failures = new LoginFailuresRepo(db);
     const devices = new DevicesRepo(db);
     const collector = new RiskCollector({
+      countEvents: (userId, type, sinceMs) => audit.countSince(userId, type, sinceMs),
       devices,
       signIns: new SignInsRepo(db),
       failures,

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import type { Db } from '../store/db.js';
 import { isPostgres } from '../store/db.js';
 import { newId } from '../security/crypto.js';
+import { guardStore } from '../errors/index.js';
 
 export interface AuditInput {
   type: string;
@@ -86,6 +87,14 @@ export class AuditLog {
     if (filter.type) q = q.where({ type: filter.type });
     const rows = await q;
     return rows.map((r) => ({ ...toEvent(r), hash: r.hash as string }));
+  }
+
+  /** How many events of `type` a user has had since `sinceMs` (risk signals such as denied pushes). */
+  async countSince(userId: string, type: string, sinceMs: number): Promise<number> {
+    const row = await guardStore(() =>
+      this.db('audit_events').where({ user_id: userId, type }).andWhere('at', '>=', sinceMs).count<{ n: number | string }[]>({ n: '*' }).first(),
+    );
+    return Number(row?.n ?? 0);
   }
 
   /** Recomputes the chain; returns the id of the first event that does not match, or null when intact. */

@@ -16,7 +16,12 @@ import type { GeoIp, GeoPoint } from './geoip.js';
 import { networkPrefix, speedKmh } from './geoip.js';
 import type { RiskPolicy, RiskSignals } from './types.js';
 
+/** The audit event a "Deny — this wasn't me" answer records (src/factors/push). */
+export const PUSH_DENIED_EVENT = 'factor.push.denied';
+
 export interface CollectorDeps {
+  /** Recent events of a user by type (the audit log): denied pushes. */
+  countEvents: (userId: string, type: string, sinceMs: number) => Promise<number>;
   devices: DevicesRepo;
   signIns: SignInsRepo;
   failures: LoginFailuresRepo;
@@ -118,12 +123,13 @@ export class RiskCollector {
     const geo = geoip?.lookup(request.ip) ?? null;
     const allowListed = inList(this.allow, request.ip);
     const sinceMs = nowMs - policy.velocity.windowSeconds * 1000;
-    const [device, knownNetwork, knownPlace, last, velocity] = await Promise.all([
+    const [device, knownNetwork, knownPlace, last, velocity, pushDenials] = await Promise.all([
       hash ? devices.find(user.id, hash) : Promise.resolve(undefined),
       network ? signIns.hasNetwork(user.id, network) : Promise.resolve(false),
       geo?.country ? signIns.hasLocation(user.id, geo.country, geo.city) : Promise.resolve(null),
       geo ? signIns.last(user.id) : Promise.resolve(undefined),
       failures.counts(failureAccountKey(user.email), request.ip, sinceMs),
+      this.deps.countEvents(user.id, PUSH_DENIED_EVENT, sinceMs),
     ]);
     const nowS = Math.floor(nowMs / 1000);
     const speed = geo && last && last.latitude !== null ? speedKmh({ ...last, at: Math.floor(last.at / 1000) }, { ...geo, at: nowS }) : null;
@@ -134,6 +140,7 @@ export class RiskCollector {
         serviceAccount: user.serviceAccount,
         secondFactors: account.secondFactors,
         lastMfaAt: lastMfaMs > 0 ? Math.floor(lastMfaMs / 1000) : null,
+        pushDenials,
       },
       device: {
         known: Boolean(device),

@@ -37,6 +37,7 @@ const SIGNALS = [
   'stale_mfa',
   'deny_listed_network',
   'new_account',
+  'push_denied',
 ] as const satisfies readonly SignalName[];
 
 /** Default action per signal (keep in step with policy/default.yaml; a test compares the two). */
@@ -52,6 +53,7 @@ const DEFAULT_ACTIONS: Record<SignalName, RiskAction> = {
   stale_mfa: 'ignore',
   deny_listed_network: 'deny',
   new_account: 'ignore',
+  push_denied: 'require_mfa',
 };
 
 /** Default points per signal. */
@@ -67,6 +69,7 @@ const DEFAULT_WEIGHTS: Record<SignalName, number> = {
   stale_mfa: 10,
   deny_listed_network: 100,
   new_account: 10,
+  push_denied: 30,
 };
 
 const MINUTE = 60;

@@ -71,6 +71,7 @@ function fired(s: RiskSignals, p: RiskPolicy, now: number): [SignalName, string]
   }
   if (s.network.denyListed) out.push(['deny_listed_network', s.network.prefix ? `deny-listed network ${s.network.prefix}` : 'deny-listed network']);
   if (a.ageSeconds < p.newAccountSeconds) out.push(['new_account', `new account (${ago(a.ageSeconds)} old)`]);
+  if ((a.pushDenials ?? 0) > 0) out.push(['push_denied', `push request denied by the user (${a.pushDenials} recently)`]);
   return out;
 }
 

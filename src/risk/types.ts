@@ -18,7 +18,8 @@ export type SignalName =
   | 'sensitive_action'
   | 'stale_mfa'
   | 'deny_listed_network'
-  | 'new_account';
+  | 'new_account'
+  | 'push_denied';
 
 export interface RiskPolicy {
   mfaEnforcement: {
@@ -82,6 +83,8 @@ export interface RiskSignals {
     secondFactors: number;
     /** When the account's last second factor was verified (epoch seconds), if ever. */
     lastMfaAt: number | null;
+    /** Push requests the user denied ("this wasn't me") within the velocity window. Absent in old records. */
+    pushDenials?: number;
   };
   device: {
     /** The browser carries a device cookie this account has signed in with before. */

@@ -179,6 +179,10 @@ describe.each(storeMatrix)('push approval (pull transport) on $name', (kind) => 
 
     // A new sign-in during the cool-down: no push is sent, the page explains and offers the authenticator app.
     const blocked = await startPushSignIn(rp, srv, email);
+    // The denial is a risk signal for that next sign-in: a second factor is required, whatever else.
+    const decisions = await audits('risk.decision', userId);
+    const latest = decisions.reduce((a, b) => (a.at >= b.at ? a : b));
+    expect((latest.details.reasons as Array<{ signal: string; action: string }>).find((r) => r.signal === 'push_denied')).toMatchObject({ action: 'require_mfa' });
     const page = blocked.page;
     expect(testId(page.body, 'push-number')).toEqual([]);
     expect(testId(page.body, 'push-status')[0]).toMatch(/paused for 15 more minutes/);

@@ -19,6 +19,7 @@ const SIGNALS: SignalName[] = [
   'stale_mfa',
   'deny_listed_network',
   'new_account',
+  'push_denied',
 ];
 
 const DEFAULTS: RiskPolicy = {
@@ -35,6 +36,7 @@ const DEFAULTS: RiskPolicy = {
     stale_mfa: 'ignore',
     deny_listed_network: 'deny',
     new_account: 'ignore',
+    push_denied: 'require_mfa',
   },
   weights: {
     new_device: 20,
@@ -48,6 +50,7 @@ const DEFAULTS: RiskPolicy = {
     stale_mfa: 10,
     deny_listed_network: 100,
     new_account: 10,
+    push_denied: 30,
   },
   thresholds: { stepUp: 40, deny: 100 },
   rememberedDeviceDays: 30,

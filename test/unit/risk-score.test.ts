@@ -67,6 +67,8 @@ const table: [string, Overrides, RiskOutcome, string[]][] = [
   ['second factor exactly mfa_max_age old: not stale', { account: { lastMfaAt: NOW - 30 * DAY } }, ALLOW, []],
   ['password-only user: never stale', { account: passwordOnly }, ALLOW, []],
   ['new account', { account: { ageSeconds: 3 * 3600 } }, ALLOW, ['new_account:ignore:10:new account (3 h old)']],
+  ['a push the user denied ("this wasn\'t me")', { account: { pushDenials: 1 } }, REQUIRE, ['push_denied:require_mfa:30:push request denied by the user (1 recently)']],
+  ['no denial recorded (old records lack the field)', { account: { pushDenials: 0 } }, ALLOW, []],
   ['deny-listed network', { network: { denyListed: true } }, DENY, ['deny_listed_network:deny:100:deny-listed network 198.51.100.0/24']],
   ['deny-listed service account', { network: { denyListed: true }, account: { serviceAccount: true } }, DENY, ['deny_listed_network:deny:100:deny-listed network 198.51.100.0/24']],
   [

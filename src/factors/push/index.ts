@@ -24,6 +24,7 @@ import { newId, randomToken } from '../../security/crypto.js';
 import { CHALLENGE_TTL_SECONDS, ENROLLMENT_TTL_SECONDS, encodeEnrollmentToken, isLive, newNumber, numberMatches, secretHash, type ChallengeNotice } from './protocol.js';
 import { PushState, type ChallengeRecord } from './state.js';
 import { PushDevices } from './devices.js';
+import { PUSH_DENIED_EVENT } from '../../risk/collector.js';
 
 export const pushInfo: FactorInfo = {
   kind: 'push',
@@ -294,7 +295,7 @@ export class PushFactor implements Factor {
     if (answer.decision === 'deny') {
       await settle('denied');
       await this.state.startCooldown(ch.userId, now, this.deps.settings.denyCooldownSeconds);
-      await this.deps.audit?.record({ type: 'factor.push.denied', outcome: 'failure', ...auditBase });
+      await this.deps.audit?.record({ type: PUSH_DENIED_EVENT, outcome: 'failure', ...auditBase });
       return { status: 'denied' };
     }
     if (!numberMatches(ch.number, answer.number)) {
