@@ -87,10 +87,17 @@ export function createProvider(deps: ProviderDeps): Provider {
         },
       },
     },
+    // OIDC Core §3.1.2.1 / RP-Initiated Logout §2: GET and POST. POST needs the session cookie on cross-site
+    // requests (SameSite=None, hence Secure), so it is on only with an https issuer; on plain-http
+    // development issuers only GET works. What keeps it safe: the interaction pages' own CSRF tokens, the
+    // logout confirmation's xsrf token, and PKCE on every code.
+    enableHttpPostMethods: secure,
     pkce: { required: () => true },
     cookies: {
       keys: config.secrets.cookieKeys,
-      long: cookieOptions,
+      // Behind https the session cookie is SameSite=None (Secure), which POST /auth and /session/end from
+      // an RP's origin need (see enableHttpPostMethods); the interaction cookie stays Lax.
+      long: secure ? { ...cookieOptions, sameSite: 'none' as const } : cookieOptions,
       short: cookieOptions,
       names: { session: 'stepwise_session', interaction: 'stepwise_interaction', resume: 'stepwise_resume' },
     },

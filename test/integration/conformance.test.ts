@@ -5,8 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeMatrix } from '../helpers/stores.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { authRequest, makeRp, type TestRp } from '../helpers/rp.js';
+import * as oidc from 'openid-client';
+import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
+import { authRequest, makeRp, makeUser, submitPassword, type TestRp } from '../helpers/rp.js';
+import { createClient } from '../../src/admin/service.js';
 import { FakeBrowser } from '../helpers/browser.js';
 
 describe.each(storeMatrix)('conformance on $name', (kind) => {
@@ -55,4 +57,88 @@ describe.each(storeMatrix)('conformance on $name', (kind) => {
     const ok = await new FakeBrowser(srv.url).follow(req.url);
     expect(ok.url).toMatch(/\/interaction\//);
   });
+});
+
+describe.each(storeMatrix)('POST at /auth and /session/end behind https on $name', (kind) => {
+  let srv: TestServer;
+  let clientId: string;
+  const redirectUri = 'https://rp.test/cb';
+
+  beforeAll(async () => {
+    // An https issuer behind one TLS-terminating proxy hop (X-Forwarded-Proto tells the scheme).
+    const port = await freePort();
+    srv = await startTestServer(kind, { PORT: String(port), ISSUER: `https://localhost:${port}`, TRUST_PROXY: '1' });
+    const c = await createClient(srv.container, { redirectUris: [redirectUri], postLogoutRedirectUris: ['https://rp.test/bye'], firstParty: true, public: true });
+    clientId = c.client_id;
+  });
+  afterAll(async () => srv?.close());
+
+  /** The issuer's own https redirects, followed through the proxy (plain http to the test server). */
+  async function throughProxy(browser: FakeBrowser, page: Awaited<ReturnType<FakeBrowser['follow']>>) {
+    const issuer = srv.container.config.issuer;
+    for (let i = 0; i < 5 && page.url.startsWith(issuer); i++) page = await browser.follow(page.url.replace(issuer, srv.url));
+    return page;
+  }
+
+  const viaProxy = () => {
+    const b = new FakeBrowser(srv.url.replace('https:', 'http:'));
+    b.headers['x-forwarded-proto'] = 'https';
+    b.headers['x-forwarded-for'] = '203.0.113.80';
+    return b;
+  };
+
+  it('a form POST to /auth signs in, and the SSO session carries a later POST with prompt=none', async () => {
+    const u = await makeUser(srv);
+    const browser = viaProxy();
+    const verifier = oidc.randomPKCECodeVerifier();
+    const login = await browser.follow('/auth', {
+      form: {
+        client_id: clientId,
+        response_type: 'code',
+        scope: 'openid',
+        redirect_uri: redirectUri,
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+        state: 's1',
+      },
+    });
+    expect(login.url).toMatch(/\/interaction\//);
+    const cb = await throughProxy(browser, await submitPassword(browser, login, u.email));
+    const url = new URL(cb.url);
+    expect(url.origin + url.pathname).toBe(redirectUri);
+    expect(url.searchParams.get('code')).toBeTruthy();
+    expect(url.searchParams.get('state')).toBe('s1');
+    // The session cookie (SameSite=None; Secure behind https) is sent with a later POST.
+    const res = await browser.request('/auth', {
+      form: { client_id: clientId, response_type: 'code', scope: 'openid', redirect_uri: redirectUri, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', prompt: 'none' },
+    });
+    expect(res.status).toBe(303);
+    expect(new URL(res.headers.get('location')!).searchParams.get('code')).toBeTruthy();
+  });
+
+  it('a form POST to /session/end shows the confirmation, which signs out', async () => {
+    const u = await makeUser(srv);
+    const browser = viaProxy();
+    const verifier = oidc.randomPKCECodeVerifier();
+    const login = await browser.follow(
+      `/auth?${new URLSearchParams({ client_id: clientId, response_type: 'code', scope: 'openid', redirect_uri: redirectUri, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' })}`,
+    );
+    await throughProxy(browser, await submitPassword(browser, login, u.email));
+    const confirm = await browser.follow('/session/end', { form: { client_id: clientId, post_logout_redirect_uri: 'https://rp.test/bye' } });
+    expect(confirm.status).toBe(200);
+    const xsrf = confirm.body.match(/name="xsrf" value="([^"]+)"/)?.[1];
+    expect(xsrf).toBeTruthy();
+    const done = await browser.follow('/session/end/confirm', { form: { xsrf: xsrf!, logout: 'yes' } });
+    expect(done.url).toMatch(/^https:\/\/rp\.test\/bye/);
+  });
+});
+
+it('a plain-http development issuer keeps GET only (POST /auth is not offered there)', async () => {
+  const srv = await startTestServer(storeMatrix[0]!);
+  try {
+    const res = await fetch(`${srv.url}/auth`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'client_id=x&redirect_uri=http://rp.test/cb' });
+    expect(res.status).toBe(404);
+  } finally {
+    await srv.close();
+  }
 });
