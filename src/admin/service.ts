@@ -45,6 +45,47 @@ export interface CreateClientInput {
   allowedOrigins?: string[];
   /** Sender-constrained tokens: every token request must carry a DPoP proof (RFC 9449 `dpop_bound_access_tokens`). */
   dpop?: boolean;
+  /** Token endpoint authentication (default client_secret_basic; `none` for public clients). */
+  authMethod?: ClientAuthMethod;
+  /** private_key_jwt: the client's public keys, inline (a JWK Set) or by URL — one of the two. */
+  jwks?: unknown;
+  jwksUri?: string;
+}
+
+export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none'] as const;
+export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
+
+/** A public JWK Set: keys with a kty and no private members. */
+function publicJwksProblem(jwks: unknown): string | null {
+  const keys = (jwks as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys) || keys.length === 0) return 'must be a JWK Set with at least one key ({"keys":[…]})';
+  for (const k of keys) {
+    if (!k || typeof k !== 'object' || typeof (k as { kty?: unknown }).kty !== 'string') return 'every key needs a kty';
+    if (['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'].some((m) => m in (k as object))) return 'must hold public keys only (found a private member)';
+  }
+  return null;
+}
+
+/** Token endpoint authentication metadata for a new client, validated. */
+function authMetadata(input: CreateClientInput): Record<string, unknown> {
+  const method: ClientAuthMethod = input.authMethod ?? (input.public ? 'none' : 'client_secret_basic');
+  if (!(CLIENT_AUTH_METHODS as readonly string[]).includes(method)) {
+    throw new AppError('invalid_form', `--auth-method must be one of ${CLIENT_AUTH_METHODS.join(', ')}`, 'auth_method');
+  }
+  if (input.public && method !== 'none') throw new AppError('invalid_form', 'a --public client authenticates with none', 'auth_method');
+  if (method === 'private_key_jwt') {
+    if ((input.jwks === undefined) === (input.jwksUri === undefined)) {
+      throw new AppError('invalid_form', 'private_key_jwt needs exactly one of --jwks FILE or --jwks-uri URL', 'jwks');
+    }
+    if (input.jwksUri !== undefined && !/^https:\/\//.test(input.jwksUri) && !/^http:\/\/(localhost|127\.0\.0\.1)(:|\/)/.test(input.jwksUri)) {
+      throw new AppError('invalid_form', '--jwks-uri must be an https URL', 'jwks_uri');
+    }
+    const problem = input.jwks !== undefined ? publicJwksProblem(input.jwks) : null;
+    if (problem) throw new AppError('invalid_form', `--jwks ${problem}`, 'jwks');
+    return { token_endpoint_auth_method: method, ...(input.jwks !== undefined ? { jwks: input.jwks } : { jwks_uri: input.jwksUri }) };
+  }
+  if (input.jwks !== undefined || input.jwksUri !== undefined) throw new AppError('invalid_form', '--jwks / --jwks-uri go with --auth-method private_key_jwt', 'jwks');
+  return method === 'none' ? { token_endpoint_auth_method: method } : { token_endpoint_auth_method: method, client_secret: input.clientSecret ?? randomToken(32) };
 }
 
 export async function createClient(deps: AdminDeps, input: CreateClientInput) {
@@ -66,8 +107,7 @@ export async function createClient(deps: AdminDeps, input: CreateClientInput) {
     post_logout_redirect_uris: input.postLogoutRedirectUris ?? [],
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
-    token_endpoint_auth_method: input.public ? 'none' : 'client_secret_basic',
-    ...(input.public ? {} : { client_secret: input.clientSecret ?? randomToken(32) }),
+    ...authMetadata(input),
     ...(allowedOrigins.length ? { [ALLOWED_ORIGINS_PROPERTY]: allowedOrigins } : {}),
     ...(input.dpop ? { dpop_bound_access_tokens: true } : {}),
   };

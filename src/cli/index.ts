@@ -2,10 +2,11 @@
  * `stepwise` CLI: JSON on stdout, one-line errors on stderr, non-zero exit on failure.
  * Honours the same environment configuration as the server.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig as loadEnvConfig } from '../config/index.js';
 import { buildContainer, type Container } from '../container.js';
-import { createClient, createUser } from '../admin/service.js';
+import { createClient, createUser, type ClientAuthMethod } from '../admin/service.js';
 import { AppError } from '../errors/index.js';
 import { createDb, migrate } from '../store/db.js';
 import { SecretBox } from '../security/crypto.js';
@@ -104,10 +105,21 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<void> 
         name: { type: 'string' },
         'allowed-origin': { type: 'string', multiple: true },
         dpop: { type: 'boolean' },
+        'auth-method': { type: 'string' },
+        jwks: { type: 'string' },
+        'jwks-uri': { type: 'string' },
       },
       strict: true,
     });
     if (!values['redirect-uri']?.length) throw new UsageError('--redirect-uri is required');
+    let jwks: unknown;
+    if (values.jwks !== undefined) {
+      try {
+        jwks = JSON.parse(readFileSync(values.jwks, 'utf8'));
+      } catch (err) {
+        throw new AppError('invalid_form', `--jwks: cannot read a JWK Set from ${values.jwks}: ${(err as Error).message}`, 'jwks');
+      }
+    }
     await withContainer(async (c) =>
       out(
         await createClient(c, {
@@ -118,6 +130,9 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<void> 
           name: values.name,
           allowedOrigins: values['allowed-origin'],
           dpop: values.dpop,
+          authMethod: values['auth-method'] as ClientAuthMethod | undefined,
+          jwks,
+          jwksUri: values['jwks-uri'],
         }),
       ),
     );

@@ -39,6 +39,13 @@ function withOutageMapping(adapter: Adapter): Adapter {
   });
 }
 
+/**
+ * oidc-provider records each client assertion's jti in this model (find, then upsert — not atomic by
+ * itself); the adapters make the upsert insert-if-absent so a replay racing the first use is refused too.
+ */
+const REPLAY_MODEL = 'ReplayDetection';
+const replayed = () => new errors.InvalidClientAuth('client assertion tokens must only be used once');
+
 const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
 
 /**
@@ -73,6 +80,12 @@ export class SqlAdapter implements Adapter {
       uid: payload.uid ?? null,
       expires_at: expiresIn ? Date.now() + expiresIn * 1000 : null,
     };
+    if (this.name === REPLAY_MODEL) {
+      // Insert-if-absent: of two concurrent uses of one client assertion, exactly one is recorded.
+      const inserted = await guardStore(() => this.db('oidc_payloads').insert(row).onConflict(['model', 'id']).ignore().returning('id'));
+      if ((inserted as unknown[]).length === 0) throw replayed();
+      return;
+    }
     await guardStore(() => this.db('oidc_payloads').insert(row).onConflict(['model', 'id']).merge());
   }
 
@@ -144,6 +157,13 @@ export class RedisAdapter implements Adapter {
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number) {
     const key = this.key(id);
+    if (this.name === REPLAY_MODEL) {
+      // Insert-if-absent (HSETNX): of two concurrent uses of one client assertion, exactly one is recorded.
+      const fresh = await guardStore(() => this.redis.hsetnx(key, 'payload', JSON.stringify(payload)));
+      if (fresh === 0) throw replayed();
+      if (expiresIn) await guardStore(() => this.redis.expire(key, expiresIn));
+      return;
+    }
     await guardStore(async () => {
       const multi = this.redis.multi();
       multi.del(key);
