@@ -18,6 +18,7 @@ import { endSessionsOfDisabledAccounts } from './oidc/dead-sessions.js';
 import { rejectUnknownResumes } from './oidc/resume-guard.js';
 import { requireRedirectUri } from './oidc/require-redirect-uri.js';
 import { clientIp } from './security/client-ip.js';
+import { pinIssuerHost } from './http/issuer-host.js';
 import { demoRoutesAllowed } from './seed.js';
 import { outboxRoutes } from './notify/outbox-routes.js';
 import { pushDeviceRoutes, pushPageRoutes } from './http/push-routes.js';
@@ -27,6 +28,7 @@ const OUR_FORMS = /^\/(interaction|account|demo)(\/|$)/;
 export function createApp(c: Container): Provider {
   const app = c.provider;
   app.use(clientIp(c.config.trustProxy));
+  app.use(pinIssuerHost(c.config.issuer));
   const parseBody = bodyParser({ enableTypes: ['form', 'json'], formLimit: '16kb', jsonLimit: '64kb', encoding: 'utf-8' });
 
   app.use(securityHeaders(c.config.issuer.startsWith('https://')));

@@ -46,6 +46,30 @@ describe.each(storeMatrix)('conformance on $name', (kind) => {
     expect(res.headers.get('content-type')).toMatch(/text\/html/);
   });
 
+  it('URLs come from the configured issuer, never from the Host header', async () => {
+    const { request } = await import('node:http');
+    const port = Number(new URL(srv.url).port);
+    const get = (path: string, host: string) =>
+      new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path, headers: { host, accept: 'application/json' } }, (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const meta = JSON.parse((await get('/.well-known/openid-configuration', 'evil.example')).body) as Record<string, string>;
+    for (const key of ['issuer', 'authorization_endpoint', 'token_endpoint', 'jwks_uri', 'userinfo_endpoint', 'end_session_endpoint']) {
+      expect(meta[key], key).toMatch(new RegExp(`^${srv.url}`));
+    }
+    // A redirect the IdP builds (the login page of an authorization request) also names the issuer.
+    const req = await authRequest(rp);
+    const auth = await get(new URL(req.url).pathname + new URL(req.url).search, 'evil.example');
+    expect(auth.status).toBe(303);
+    expect(String(auth.headers.location)).not.toContain('evil.example');
+  });
+
   it('an authorization request without redirect_uri is refused, even with one registered URI', async () => {
     const req = await authRequest(rp);
     const url = new URL(req.url);
