@@ -21,6 +21,8 @@ export async function runClientPolicyCommand(c: Container, args: string[]): Prom
       'remembered-devices': { type: 'boolean' },
       'no-remembered-devices': { type: 'boolean' },
       'sensitive-scopes': { type: 'string' },
+      'pkce-optional': { type: 'boolean' },
+      'no-pkce-optional': { type: 'boolean' },
       clear: { type: 'boolean' },
     },
   });
@@ -48,6 +50,11 @@ export async function runClientPolicyCommand(c: Container, args: string[]): Prom
   if (values['no-enroll-on-unmet']) next.enroll_on_unmet = false;
   if (values['remembered-devices']) next.remembered_devices = true;
   if (values['no-remembered-devices']) next.remembered_devices = false;
+  if (values['pkce-optional']) {
+    if (client.token_endpoint_auth_method === 'none') throw new AppError('invalid_form', '--pkce-optional: a public client always needs PKCE', 'pkce_optional');
+    next.pkce_optional = true;
+  }
+  if (values['no-pkce-optional']) next.pkce_optional = false;
   if (values['sensitive-scopes'] !== undefined) {
     // Only configured API scopes: any other scope is dropped from requests, so listing it would protect nothing.
     const scopes = [...new Set(values['sensitive-scopes'].split(',').map((s) => s.trim()).filter(Boolean))];

@@ -5,7 +5,7 @@ import type { UsersRepo } from '../store/repos/users.js';
 import type { Views } from '../http/views.js';
 import type { PrivateJwk } from './keys.js';
 import { ERRORS } from '../errors/index.js';
-import { clientPolicySchema } from '../policy/client-policy.js';
+import { clientPolicySchema, readClientPolicy } from '../policy/client-policy.js';
 import { discoveryLevels, type LevelRule } from '../policy/levels.js';
 import { ALLOWED_ORIGINS_PROPERTY, allowedOriginsProblem, isOriginAllowed } from './cors.js';
 
@@ -92,7 +92,10 @@ export function createProvider(deps: ProviderDeps): Provider {
     // development issuers only GET works. What keeps it safe: the interaction pages' own CSRF tokens, the
     // logout confirmation's xsrf token, and PKCE on every code.
     enableHttpPostMethods: secure,
-    pkce: { required: () => true },
+    pkce: {
+      required: (_ctx, client) =>
+        !(readClientPolicy(client as unknown as Record<string, unknown>).pkce_optional && client.tokenEndpointAuthMethod !== 'none'),
+    },
     cookies: {
       keys: config.secrets.cookieKeys,
       // Behind https the session cookie is SameSite=None (Secure), which POST /auth and /session/end from

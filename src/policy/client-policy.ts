@@ -23,6 +23,11 @@ export const clientPolicySchema = z
     enroll_on_unmet: z.boolean().optional(),
     /** Whether remembered devices may skip risk-driven prompts (never a level requirement). */
     remembered_devices: z.boolean().optional(),
+    /**
+     * PKCE may be left out by this (confidential) client — the OpenID conformance Basic plan sends none.
+     * Public clients always need it; the default is required for everyone.
+     */
+    pkce_optional: z.boolean().optional(),
     /** Scopes whose request is a sensitive action (the risk policy's sensitive_action signal). */
     sensitive_scopes: z.array(z.string().min(1).max(100)).max(50).optional(),
   })

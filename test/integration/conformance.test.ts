@@ -46,6 +46,28 @@ describe.each(storeMatrix)('conformance on $name', (kind) => {
     expect(res.headers.get('content-type')).toMatch(/text\/html/);
   });
 
+  it('PKCE stays required by default; a confidential client may opt out per client (conformance Basic plan)', async () => {
+    const u = await makeUser(srv);
+    const noPkce = async (client: TestRp) => {
+      const url = oidc.buildAuthorizationUrl(client.config, { redirect_uri: client.redirectUri, scope: 'openid', state: 'st', nonce: 'nn' });
+      const browser = new FakeBrowser(srv.url);
+      const page = await browser.follow(url.toString());
+      return { browser, page };
+    };
+    const strict = await noPkce(rp);
+    expect(new URL(strict.page.url).searchParams.get('error')).toBe('invalid_request');
+    const basic = await makeRp(srv);
+    await srv.container.clients.updateMetadata(basic.clientId, { stepwise_policy: { pkce_optional: true } });
+    const relaxed = await noPkce(basic);
+    const cb = await submitPassword(relaxed.browser, relaxed.page, u.email);
+    const tokens = await oidc.authorizationCodeGrant(basic.config, new URL(cb.url), { expectedState: 'st', expectedNonce: 'nn', idTokenExpected: true });
+    expect(tokens.claims()?.sub).toBe(u.id);
+    // A public client can never opt out.
+    const spa = await makeRp(srv, { public: true });
+    await srv.container.clients.updateMetadata(spa.clientId, { stepwise_policy: { pkce_optional: true } });
+    expect(new URL((await noPkce(spa)).page.url).searchParams.get('error')).toBe('invalid_request');
+  });
+
   it('URLs come from the configured issuer, never from the Host header', async () => {
     const { request } = await import('node:http');
     const port = Number(new URL(srv.url).port);
