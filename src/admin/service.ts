@@ -45,6 +45,8 @@ export interface CreateClientInput {
   allowedOrigins?: string[];
   /** Sender-constrained tokens: every token request must carry a DPoP proof (RFC 9449 `dpop_bound_access_tokens`). */
   dpop?: boolean;
+  /** Back-Channel Logout 1.0: where the IdP POSTs a logout token when the user signs out. */
+  backchannelLogoutUri?: string;
   /** Token endpoint authentication (default client_secret_basic; `none` for public clients). */
   authMethod?: ClientAuthMethod;
   /** private_key_jwt: the client's public keys, inline (a JWK Set) or by URL — one of the two. */
@@ -64,6 +66,17 @@ function publicJwksProblem(jwks: unknown): string | null {
     if (['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'].some((m) => m in (k as object))) return 'must hold public keys only (found a private member)';
   }
   return null;
+}
+
+/** backchannel_logout_uri: an absolute https URL (http allowed outside production), no fragment. */
+function backchannelMetadata(input: CreateClientInput, production: boolean): Record<string, unknown> {
+  const uri = input.backchannelLogoutUri;
+  if (uri === undefined) return {};
+  const url = URL.parse(uri);
+  if (!url || url.hash || !(url.protocol === 'https:' || (!production && url.protocol === 'http:'))) {
+    throw new AppError('invalid_form', `--backchannel-logout-uri must be an ${production ? 'https' : 'http(s)'} URL without a fragment (got ${uri})`, 'backchannel_logout_uri');
+  }
+  return { backchannel_logout_uri: uri, backchannel_logout_session_required: true };
 }
 
 /** Token endpoint authentication metadata for a new client, validated. */
@@ -108,6 +121,7 @@ export async function createClient(deps: AdminDeps, input: CreateClientInput) {
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     ...authMetadata(input),
+    ...backchannelMetadata(input, deps.config.env === 'production'),
     ...(allowedOrigins.length ? { [ALLOWED_ORIGINS_PROPERTY]: allowedOrigins } : {}),
     ...(input.dpop ? { dpop_bound_access_tokens: true } : {}),
   };

@@ -106,6 +106,7 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<void> 
         'allowed-origin': { type: 'string', multiple: true },
         dpop: { type: 'boolean' },
         'auth-method': { type: 'string' },
+        'backchannel-logout-uri': { type: 'string' },
         jwks: { type: 'string' },
         'jwks-uri': { type: 'string' },
       },
@@ -133,6 +134,7 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<void> 
           authMethod: values['auth-method'] as ClientAuthMethod | undefined,
           jwks,
           jwksUri: values['jwks-uri'],
+          backchannelLogoutUri: values['backchannel-logout-uri'],
         }),
       ),
     );

@@ -88,6 +88,7 @@ const envSchema = z.object({
   STEPWISE_LEVELS_FILE: z.string().min(1).optional(),
   STEPWISE_POLICY_FILE: z.string().min(1).optional(),
   GEOIP_DB: z.string().min(1).optional(),
+  ALLOW_PRIVATE_OUTBOUND: boolFromEnv(false),
   STEPWISE_API_SCOPES: z
     .string()
     .regex(/^[\x21\x23-\x5B\x5D-\x7E]+( *, *[\x21\x23-\x5B\x5D-\x7E]+)*$/, 'comma-separated scope names (RFC 6749 scope characters, no spaces)')
@@ -148,6 +149,11 @@ export interface Config {
   risk: RiskPolicy;
   /** MaxMind-format database for the location signals; unset: location is "unknown", never an error. */
   geoipDb: string | undefined;
+  /**
+   * The IdP's own outgoing requests (back-channel logout tokens, a client's jwks_uri) may reach loopback
+   * and private addresses. Off: oidc-provider's SSRF guard refuses them. Development and tests only.
+   */
+  allowPrivateOutbound: boolean;
   /** API scopes the provider accepts besides the OIDC ones (a client's sensitive_scopes come from these). */
   apiScopes: string[];
   /** SMS codes: transport and the total send quota (src/notify/). */
@@ -359,6 +365,9 @@ export function loadConfig(raw: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`ISSUER: must be https:// when NODE_ENV=production ${describeRejected('ISSUER', issuer)}`);
   }
   const issuerUrl = new URL(issuer);
+  if (env.NODE_ENV === 'production' && env.ALLOW_PRIVATE_OUTBOUND) {
+    throw new ConfigError('ALLOW_PRIVATE_OUTBOUND: refused when NODE_ENV=production (it disables the SSRF guard of outgoing requests)');
+  }
   const filePolicy = loadPolicyFile(env.STEPWISE_POLICY_FILE);
   const risk: RiskPolicy = env.STEPWISE_REQUIRE_MFA ? { ...filePolicy, mfaEnforcement: { ...filePolicy.mfaEnforcement, allUsers: true } } : filePolicy;
   return {
@@ -386,6 +395,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv = process.env): Config {
     requireMfa: env.STEPWISE_REQUIRE_MFA || risk.mfaEnforcement.allUsers,
     risk,
     geoipDb: env.GEOIP_DB,
+    allowPrivateOutbound: env.ALLOW_PRIVATE_OUTBOUND,
     apiScopes: env.STEPWISE_API_SCOPES ? [...new Set(env.STEPWISE_API_SCOPES.split(',').map((x) => x.trim()).filter(Boolean))] : [],
     sms: smsConfig(env),
     push: pushConfig(env),

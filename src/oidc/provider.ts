@@ -75,6 +75,9 @@ export function createProvider(deps: ProviderDeps): Provider {
       claimsParameter: { enabled: true },
       introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+      // Back-Channel Logout 1.0: RPs that register a backchannel_logout_uri get a logout token when the
+      // user signs out (the end-session confirmation).
+      backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
@@ -188,6 +191,9 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     // Browser apps (SPAs) may call the token, userinfo, revocation and introspection endpoints from the
     // origins of their redirect URIs and their stepwise_allowed_origins; any other origin gets 400, no ACAO.
+    // oidc-provider guards its outgoing requests against loopback/private targets (SSRF); a development
+    // setup may lift that for local relying parties (config allowPrivateOutbound, refused in production).
+    ...(config.allowPrivateOutbound ? { fetch: (input: string | URL | Request, init?: RequestInit) => globalThis.fetch(input, { ...init, dispatcher: undefined } as RequestInit) } : {}),
     clientBasedCORS: (_ctx, origin, client) =>
       isOriginAllowed(origin, {
         redirectUris: client.redirectUris,

@@ -192,3 +192,16 @@ describe('issue 14: empty values and a named secrets file', () => {
     expect(() => loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.com', STEPWISE_SECRETS_FILE: missing, DATABASE_URL: join(dir, 'db.sqlite') })).toThrow(/cannot read/);
   });
 });
+
+describe('ALLOW_PRIVATE_OUTBOUND', () => {
+  it('is off by default and refused in production', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'stepwise-cfg-'));
+    expect(loadConfig({ DATABASE_URL: join(dir, 'db.sqlite') }).allowPrivateOutbound).toBe(false);
+    expect(() =>
+      loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.com', ALLOW_PRIVATE_OUTBOUND: 'true', STEPWISE_COOKIE_KEYS: 'k'.repeat(32), STEPWISE_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64') }),
+    ).toThrow(/ALLOW_PRIVATE_OUTBOUND: refused when NODE_ENV=production/);
+  });
+});
