@@ -1,0 +1,116 @@
+/**
+ * Issue 14 scale-out: two IdP instances sharing the same stores behind a round-robin proxy (the way an
+ * operator deploys it). An authorization started on one completes on the other, a refresh token from one
+ * works at the other, sign-in throttles are shared, and stopping one instance loses no session.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, request, type Server } from 'node:http';
+import * as oidc from 'openid-client';
+import { storeMatrix, type StoreSetup } from '../helpers/stores.js';
+import { freePort } from '../helpers/server.js';
+import { FakeBrowser } from '../helpers/browser.js';
+import { authRequest, exchange, PASSWORD, submitPassword, type TestRp } from '../helpers/rp.js';
+import { loadConfig } from '../../src/config/index.js';
+import { startServer, type Running } from '../../src/server.js';
+import { createClient, createUser } from '../../src/admin/service.js';
+
+/** A round-robin HTTP proxy over the live backends; records which backend served each request. */
+function roundRobin(backends: () => number[], served: number[]): Server {
+  let next = 0;
+  return createServer((req, res) => {
+    const ports = backends();
+    const port = ports[next++ % ports.length]!;
+    served.push(port);
+    const upstream = request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
+    upstream.on('error', () => res.writeHead(502).end());
+    req.pipe(upstream);
+  });
+}
+
+const newUser = (r: Running) => createUser(r.container, { email: `i${Math.random().toString(36).slice(2)}@example.test`, password: PASSWORD });
+
+describe.each(storeMatrix)('two instances behind a round-robin proxy on $name', (kind) => {
+  let stores: StoreSetup;
+  let proxy: Server;
+  const instances: Running[] = [];
+  let live: number[] = [];
+  const served: number[] = [];
+  let base = '';
+  let rp: TestRp;
+
+  beforeAll(async () => {
+    stores = await kind.setup();
+    const proxyPort = await freePort();
+    base = `http://localhost:${proxyPort}`;
+    for (let i = 0; i < 2; i++) {
+      const port = await freePort();
+      const config = loadConfig({ NODE_ENV: 'test', PORT: String(port), HOST: '127.0.0.1', ISSUER: base, LOG_LEVEL: 'silent', STEPWISE_DEMO: 'false', ...stores.env });
+      instances.push(await startServer(config));
+      live.push(port);
+    }
+    proxy = roundRobin(() => live, served);
+    await new Promise<void>((r) => proxy.listen(proxyPort, '127.0.0.1', () => r()));
+    const c = (await createClient(instances[0]!.container, { redirectUris: ['http://rp.test/cb'], firstParty: true })) as Record<string, unknown>;
+    const config = await oidc.discovery(new URL(base), String(c.client_id), undefined, oidc.ClientSecretBasic(String(c.client_secret)), { execute: [oidc.allowInsecureRequests] });
+    rp = { config, clientId: String(c.client_id), redirectUri: 'http://rp.test/cb' };
+  });
+  afterAll(async () => {
+    await new Promise((r) => proxy?.close(r));
+    for (const i of instances) await i.close({ drainMs: 1000 }).catch(() => undefined);
+    await stores?.cleanup();
+  });
+
+  it('both publish the same keys; a sign-in hops between them; a refresh from one works at the other', async () => {
+    const [a, b] = await Promise.all(live.map((p) => fetch(`http://127.0.0.1:${p}/jwks`).then((r) => r.json())));
+    expect(a).toEqual(b);
+    const u = await newUser(instances[1]!);
+    const browser = new FakeBrowser(base);
+    served.length = 0;
+    const req = await authRequest(rp);
+    const login = await browser.follow(req.url);
+    const cb = await submitPassword(browser, login, u.email);
+    expect(cb.url.startsWith(rp.redirectUri)).toBe(true);
+    expect(new Set(served).size).toBe(2); // the requests of this one sign-in went to both instances
+    const tokens = await exchange(rp, req, cb.url);
+    expect(tokens.claims()?.sub).toBe(u.id);
+    // Refresh twice: round robin sends the two grants to different instances.
+    const r1 = await oidc.refreshTokenGrant(rp.config, tokens.refresh_token!);
+    const r2 = await oidc.refreshTokenGrant(rp.config, r1.refresh_token!);
+    expect(r2.access_token).toBeTruthy();
+    const info = await oidc.fetchUserInfo(rp.config, r2.access_token, u.id);
+    expect(info.sub).toBe(u.id);
+  });
+
+  it('throttles are shared: failures counted on one instance block on the other', async () => {
+    const u = await newUser(instances[0]!);
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const browser = new FakeBrowser(base);
+      const page = await browser.follow((await authRequest(rp)).url);
+      statuses.push((await submitPassword(browser, page, u.email, 'not the password at all')).status);
+    }
+    // The stranger gate (5 free failures, then growing delays) counts across both instances: the attempts
+    // alternate, so per-instance counters would first refuse around the 12th attempt, shared ones by the 8th.
+    expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+    expect(statuses.slice(0, 8)).toContain(429);
+  });
+
+  it('stopping one instance loses no session: the survivor serves SSO', async () => {
+    const u = await newUser(instances[0]!);
+    const browser = new FakeBrowser(base);
+    const req = await authRequest(rp);
+    const cb = await submitPassword(browser, await browser.follow(req.url), u.email);
+    await exchange(rp, req, cb.url);
+    const stopped = live.shift()!;
+    await instances.shift()!.close({ drainMs: 1000 });
+    expect(live).not.toContain(stopped);
+    const again = await authRequest(rp, { prompt: 'none' });
+    const page = await browser.follow(again.url);
+    const url = new URL(page.url);
+    expect(url.searchParams.get('error')).toBeNull();
+    expect(url.searchParams.get('code')).toBeTruthy();
+  });
+});
