@@ -22,7 +22,7 @@ import { assuranceRequirement, decide, freshSince, liveMethods, ruleFor, type As
 import { readAccountAssurance, type AccountAssurance } from '../factors/assurance.js';
 import { readClientPolicy, isSensitiveRequest } from '../policy/client-policy.js';
 import type { RiskService, SessionOrigin } from '../risk/service.js';
-import { enforcement } from '../risk/enforcement.js';
+import { EnforcementGate } from './enforcement-gate.js';
 import type { KvStore } from '../store/kv.js';
 import { LEVEL_CHECK, type StepwiseLoginExtras } from '../oidc/policy.js';
 import { AppError } from '../errors/index.js';
@@ -47,9 +47,6 @@ export interface FlowDeps {
   now: () => number;
 }
 
-/** The MFA-enforcement notice was shown in this browser on this (UTC) day. */
-const MFA_NOTICE_COOKIE = 'stepwise_mfa_notice';
-
 const SCOPE_LABELS: Record<string, string> = {
   openid: 'Sign you in with your Stepwise account',
   email: 'Read your email address',
@@ -58,7 +55,17 @@ const SCOPE_LABELS: Record<string, string> = {
 };
 
 export class SignInFlow {
-  constructor(private readonly deps: FlowDeps) {}
+  private readonly gate: EnforcementGate;
+
+  constructor(private readonly deps: FlowDeps) {
+    this.gate = new EnforcementGate({
+      users: deps.users,
+      factorService: deps.factorService,
+      authContexts: deps.authContexts,
+      policy: () => deps.risk.policy,
+      now: deps.now,
+    });
+  }
 
   get registry() {
     return this.deps.factorService.registry;
@@ -317,7 +324,7 @@ export class SignInFlow {
     const { req, methods, offer, now } = await this.target(details, authCtx);
     if (req.unmet) return this.unmet(ctx, details, authCtx);
     const reached = decide(req, methods, now);
-    if (reached) return (await this.enforcementGate(ctx, details, authCtx)) ?? this.finish(ctx, details, { ...authCtx, methods }, reached);
+    if (reached) return (await this.gate.check(ctx, details, authCtx)) ?? this.finish(ctx, details, { ...authCtx, methods }, reached);
     if (offer.length > 0) return `/interaction/${details.uid}/factor`;
     // Cannot reach the level. A client may accept a lower level for voluntary requests — never below the
     // floor (its minimum and the account's demand), so a two-factor account never leaves with a password.
@@ -344,55 +351,14 @@ export class SignInFlow {
     return usefulFactors(rule, methods, candidates, now, req.policy).map((c) => c.kind as SecondFactorKind);
   }
 
-  /**
-   * MFA enforcement (policy mfa_enforcement) for a user who reached the level without a second factor:
-   * during the grace period a notice at most once a day per browser ("Set up now" / "Later"); after it,
-   * the sign-in continues only through enrolling one (enroll-then-continue). null: go on.
-   */
-  private async enforcementGate(ctx: Context, details: InteractionDetails, authCtx: AuthContext): Promise<string | null> {
-    if (authCtx.enforcement === 'later') return null;
-    const user = await this.deps.users.findById(authCtx.accountId);
-    if (!user) throw new AppError('interaction_not_found');
-    // The grace period counts from the first sign-in under the policy, finished or not.
-    if (user.firstSignInAt === null) await this.deps.users.markFirstSignIn(user.id, this.deps.now());
-    const { secondFactorKinds } = await readAccountAssurance(this.deps.factorService, user.id);
-    const outcome = enforcement(
-      { secondFactors: secondFactorKinds.length, serviceAccount: user.serviceAccount, firstSignInUnderPolicyAt: user.firstSignInAt === null ? null : Math.floor(user.firstSignInAt / 1000) },
-      this.deps.risk.policy,
-      this.nowSeconds(),
-    );
-    if (outcome.kind === 'none') return null;
-    if (outcome.kind === 'grace' && ctx.cookies.get(MFA_NOTICE_COOKIE, { signed: true }) === this.today()) return null;
-    await this.deps.authContexts.set(details.uid, { ...authCtx, enforcement: outcome.kind === 'grace' ? 'grace' : 'required' });
-    return outcome.kind === 'grace' ? `/interaction/${details.uid}/mfa-notice` : `/interaction/${details.uid}/enroll`;
-  }
-
-  /** What the MFA notice page shows: days left in the grace period (null when no notice is due). */
-  async mfaNotice(details: InteractionDetails): Promise<{ daysLeft: number } | null> {
-    const authCtx = await this.deps.authContexts.get(details.uid);
-    if (authCtx?.enforcement !== 'grace') return null;
-    const user = await this.deps.users.findById(authCtx.accountId);
-    if (!user) return null;
-    const outcome = enforcement(
-      { secondFactors: 0, serviceAccount: user.serviceAccount, firstSignInUnderPolicyAt: user.firstSignInAt === null ? null : Math.floor(user.firstSignInAt / 1000) },
-      this.deps.risk.policy,
-      this.nowSeconds(),
-    );
-    return outcome.kind === 'grace' ? { daysLeft: outcome.daysLeft } : null;
+  /** What the MFA notice page shows (src/interactions/enforcement-gate.ts). */
+  mfaNotice(details: InteractionDetails): Promise<{ daysLeft: number } | null> {
+    return this.gate.notice(details);
   }
 
   /** "Later" on the MFA notice: not again today in this browser, and the sign-in continues at once. */
   async postponeEnrollment(ctx: Context, details: InteractionDetails): Promise<string> {
-    const authCtx = await this.deps.authContexts.get(details.uid);
-    if (authCtx?.enforcement !== 'grace') throw new AppError('interaction_not_found');
-    ctx.cookies.set(MFA_NOTICE_COOKIE, this.today(), { signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 86_400_000, overwrite: true });
-    const later: AuthContext = { ...authCtx, enforcement: 'later' };
-    await this.deps.authContexts.set(details.uid, later);
-    return this.advance(ctx, details, later);
-  }
-
-  private today(): string {
-    return new Date(this.deps.now()).toISOString().slice(0, 10);
+    return this.advance(ctx, details, await this.gate.postpone(ctx, details));
   }
 
   /** The user cannot reach the required level with what they have enrolled (OpenID Connect Unmet Authentication Requirements 1.0). */
