@@ -19,7 +19,7 @@ import { parseBody } from '../http/validate.js';
 import { wantsJson } from '../http/error-handler.js';
 import { confirmEnrollment, renderEnrollError, renderEnrollPage, type EnrollmentPage } from '../http/enrollment-pages.js';
 import { randomToken, constantTimeEqual } from '../security/crypto.js';
-import { deviceHash } from '../risk/collector.js';
+import { deviceHandle } from '../risk/known-browser.js';
 import { describeEvent } from './activity.js';
 
 const STATE_COOKIE = 'stepwise_account_login';
@@ -114,7 +114,7 @@ export function accountRoutes(c: Container, provider: Provider): Router {
       const level = await requiredLevel(user.id);
       const nowMs = c.now();
       const deviceId = c.knownBrowsers.read(ctx);
-      const thisDevice = deviceId ? deviceHash(deviceId) : null;
+      const thisDevice = deviceId ? deviceHandle(deviceId) : null;
       ctx.type = 'html';
       ctx.body = await c.views.render('account/index', {
         title: 'Your account',

@@ -116,9 +116,21 @@ export function tokenAcr(levels: LevelRule[], req: Requirement, methods: Verifie
   });
 }
 
+/** The strongest level rule held now within [minLevel, maxLevel], regardless of what was requested. */
+export function strongestHeldRule(
+  levels: LevelRule[],
+  methods: VerifiedMethod[],
+  nowSeconds: number,
+  policy: ClientPolicy,
+  range: { minLevel?: number; maxLevel?: number } = {},
+): LevelRule | undefined {
+  const { minLevel = 1, maxLevel = Number.POSITIVE_INFINITY } = range;
+  return [...levels].sort((a, b) => b.level - a.level).find((l) => l.level >= minLevel && l.level <= maxLevel && holds(l, methods, nowSeconds, policy));
+}
+
 /** The strongest acr held now at or above `minLevel`, regardless of what was requested (allow_lower_acr). */
 export function strongestHeld(levels: LevelRule[], methods: VerifiedMethod[], nowSeconds: number, policy: ClientPolicy, minLevel = 1): string | undefined {
-  return [...levels].sort((a, b) => b.level - a.level).find((l) => l.level >= minLevel && holds(l, methods, nowSeconds, policy))?.acr;
+  return strongestHeldRule(levels, methods, nowSeconds, policy, { minLevel })?.acr;
 }
 
 export interface CandidateFactor {

@@ -9,7 +9,7 @@
 import type { VerifiedMethod } from '../factors/types.js';
 import { amrForLevel, type LevelRule } from './levels.js';
 import { readClientPolicy, type ClientPolicy } from './client-policy.js';
-import { backingMethods, holds, levelMaxAge, levelOf, levelsFor, requirement, strongestHeld, tokenAcr, type Requested, type Requirement } from './decision.js';
+import { backingMethods, levelMaxAge, levelOf, levelsFor, requirement, strongestHeld, strongestHeldRule, tokenAcr, type Requested, type Requirement } from './decision.js';
 
 /** Authorization request parameters as received (after a request object or PAR was merged in). */
 export interface RequestParams {
@@ -126,7 +126,7 @@ export function decide(req: AssuranceRequirement, methods: VerifiedMethod[], now
   if (req.unmet || req.denied) return undefined;
   const { levels, policy } = req;
   if (req.secondFactorWithin !== undefined && !freshSecondFactor(req, methods, nowSeconds)) return undefined;
-  const reached = strongestRule(levels, methods, nowSeconds, policy);
+  const reached = strongestHeldRule(levels, methods, nowSeconds, policy);
   const lowering = Boolean(opts.allowLower && req.mayLower);
   if (!reached || reached.level < (lowering ? req.floor : req.level)) return undefined;
   let acr = tokenAcr(levels, req, methods, nowSeconds, policy);
@@ -148,10 +148,6 @@ export function freshSecondFactor(req: AssuranceRequirement, methods: VerifiedMe
   return methods.some((m) => m.kind !== 'password' && m.at >= since);
 }
 
-function strongestRule(levels: LevelRule[], methods: VerifiedMethod[], nowSeconds: number, policy: ClientPolicy, cap = Number.POSITIVE_INFINITY): LevelRule | undefined {
-  return [...levels].sort((a, b) => b.level - a.level).find((l) => l.level <= cap && holds(l, methods, nowSeconds, policy));
-}
-
 /**
  * What a token issued from a refresh may say now: the strongest level at or below `issuedAcr` (a refresh
  * never claims more than the token it replaces) that the authentication's methods still hold.
@@ -159,7 +155,7 @@ function strongestRule(levels: LevelRule[], methods: VerifiedMethod[], nowSecond
 export function decideRefresh(req: AssuranceRequirement, issuedAcr: unknown, methods: VerifiedMethod[], nowSeconds: number): Decision | undefined {
   const cap = typeof issuedAcr === 'string' ? levelOf(req.levels, issuedAcr) : undefined;
   if (cap === undefined) return undefined;
-  const rule = strongestRule(req.levels, methods, nowSeconds, req.policy, cap);
+  const rule = strongestHeldRule(req.levels, methods, nowSeconds, req.policy, { maxLevel: cap });
   if (!rule) return undefined;
   return { acr: rule.acr, level: rule.level, amr: amrForLevel(rule, backingMethods(rule, methods, nowSeconds, req.policy)), lowered: rule.level < cap };
 }

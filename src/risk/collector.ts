@@ -7,6 +7,7 @@
 import { BlockList, isIPv6 } from 'node:net';
 import { createHash } from 'node:crypto';
 import { UAParser } from 'ua-parser-js';
+import { deviceHandle } from './known-browser.js';
 import type { DevicesRepo } from '../store/repos/devices.js';
 import type { SignInsRepo } from '../store/repos/sign-ins.js';
 import type { LoginFailuresRepo } from '../store/repos/login-failures.js';
@@ -64,11 +65,6 @@ export interface CollectInput {
   nowMs: number;
 }
 
-/** Opaque, stable handle for a device cookie value (never the value itself in a store). */
-export function deviceHash(deviceId: string): string {
-  return createHash('sha256').update(`device:${deviceId}`).digest('base64url').slice(0, 32);
-}
-
 /** Opaque key for an account in the failure log (never the address itself). */
 export function failureAccountKey(email: string): string {
   return createHash('sha256').update(`login-failure:${email}`).digest('base64url').slice(0, 32);
@@ -118,7 +114,8 @@ export class RiskCollector {
     const { account, request, nowMs } = input;
     const { user } = account;
     const { devices, signIns, failures, geoip, policy } = this.deps;
-    const hash = request.deviceId ? deviceHash(request.deviceId) : null;
+    // The same handle the sign-in throttles key a known browser by (never the cookie value in a store).
+    const hash = request.deviceId ? deviceHandle(request.deviceId) : null;
     const network = networkPrefix(request.ip);
     const geo = geoip?.lookup(request.ip) ?? null;
     const allowListed = inList(this.allow, request.ip);
