@@ -39,6 +39,7 @@ import { DevicesRepo } from './store/repos/devices.js';
 import { SignInsRepo } from './store/repos/sign-ins.js';
 import { LoginFailuresRepo } from './store/repos/login-failures.js';
 import { ensureAccountClient } from './account/session.js';
+import { OneTimeLinks } from './security/one-time-link.js';
 
 export interface Container {
   config: Config;
@@ -66,6 +67,8 @@ export interface Container {
   devices: DevicesRepo;
   /** Delivery channels (SMS) and the development outbox. */
   notifier: Notifier;
+  /** Single-use e-mail links (verification, reset, recovery). */
+  links: OneTimeLinks;
   now: () => number;
   close(): Promise<void>;
 }
@@ -180,7 +183,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
       timer.unref();
       closers.unshift(async () => clearInterval(timer));
     }
-    return { config, log, db, redis, kv, box, users, clients, hasher, csrf: new Csrf(box), audit, keys, views, levels, throttles, knownBrowsers, risk, provider, flow, factors, factorService, devices, notifier, now, close };
+    return { config, log, db, redis, kv, box, users, clients, hasher, csrf: new Csrf(box), audit, keys, views, levels, throttles, knownBrowsers, risk, provider, flow, factors, factorService, devices, notifier, links: new OneTimeLinks(kv, now), now, close };
   } catch (err) {
     await close().catch(() => undefined);
     throw err;
