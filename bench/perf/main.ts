@@ -1,0 +1,324 @@
+/**
+ * `npm run bench`: Stepwise side by side with bare oidc-provider (bench/perf/baseline-server.ts) in one run,
+ * on the embedded SQLite store and — with BENCH_DATABASE_URL + BENCH_REDIS_URL — on PostgreSQL + Redis.
+ * Identical scenarios against both, from the same load driver (bench/perf/driver.ts), each bounded in count
+ * and time; rounds alternate the order of the two servers so drift on this shared machine hits both.
+ * Prints a Markdown table and writes bench-results.json + bench-results.md (BENCH_OUT, default: cwd).
+ *
+ * Knobs: BENCH_SECONDS (per scenario and round, default 6), BENCH_CONCURRENCY (8), BENCH_ROUNDS (2).
+ * Loopback only. Asserts nothing: figures, not tests.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { hash } from '@node-rs/argon2';
+import knexFactory from 'knex';
+import { clientCredentials, introspect, refresh, signIn, userinfo, type BenchUser, type StepTimes, type Target, type Tokens } from './driver.js';
+import { cpuSeconds, percentiles, rssMiB, runLoad, type LoadResult } from './measure.js';
+import { seedStepwise } from './seed-stepwise.js';
+
+const root = resolve(fileURLToPath(import.meta.url), '../../../..');
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const TOTP_PER_ROUND = Number(process.env.BENCH_TOTP_USERS ?? 80);
+const ARGON2 = { memoryCost: 19456, timeCost: 2, parallelism: 1 };
+const argonEnv = { ARGON2_MEMORY_KIB: String(ARGON2.memoryCost), ARGON2_TIME_COST: String(ARGON2.timeCost), ARGON2_PARALLELISM: String(ARGON2.parallelism) };
+const REDIRECT = 'http://127.0.0.1:9/callback';
+
+interface Server {
+  target: Target;
+  child: ChildProcess;
+  readyMs: number;
+  idleRssMiB: number;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => res(port));
+    });
+  });
+}
+
+async function spawnServer(script: string, env: NodeJS.ProcessEnv, base: string): Promise<{ child: ChildProcess; readyMs: number }> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${script} exited during start-up`);
+    try {
+      if ((await fetch(`${base}/.well-known/openid-configuration`)).ok) return { child, readyMs: performance.now() - t0 };
+    } catch {
+      /* not listening yet */
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function stop(child: ChildProcess) {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+}
+
+interface StoreEnv {
+  label: string;
+  stepwise: Record<string, string>;
+  baseline: Record<string, string>;
+  cleanup(): Promise<void>;
+}
+
+async function storeEnvs(dir: string): Promise<StoreEnv[]> {
+  const out: StoreEnv[] = [
+    {
+      label: 'SQLite (embedded)',
+      stepwise: { DATABASE_URL: join(dir, 'stepwise.sqlite') },
+      baseline: { DATABASE_URL: join(dir, 'baseline.sqlite') },
+      cleanup: async () => undefined,
+    },
+  ];
+  const pg = process.env.BENCH_DATABASE_URL;
+  const redis = process.env.BENCH_REDIS_URL;
+  if (pg && redis) {
+    const names = [`stepwise_bench_${randomBytes(4).toString('hex')}`, `baseline_bench_${randomBytes(4).toString('hex')}`];
+    const admin = knexFactory({ client: 'pg', connection: pg, pool: { min: 0, max: 1 } });
+    for (const n of names) await admin.raw(`create database ${n}`);
+    await admin.destroy();
+    const dbUrl = (n: string) => Object.assign(new URL(pg), { pathname: `/${n}` }).toString();
+    const prefix = randomBytes(4).toString('hex');
+    out.push({
+      label: 'PostgreSQL + Redis',
+      stepwise: { DATABASE_URL: dbUrl(names[0]!), REDIS_URL: redis, REDIS_PREFIX: `sb${prefix}:` },
+      baseline: { DATABASE_URL: dbUrl(names[1]!), REDIS_URL: redis, REDIS_PREFIX: `bb${prefix}:` },
+      async cleanup() {
+        const a = knexFactory({ client: 'pg', connection: pg, pool: { min: 0, max: 1 } });
+        for (const n of names) await a.raw(`drop database if exists ${n} with (force)`);
+        await a.destroy();
+      },
+    });
+  }
+  return out;
+}
+
+function makeUsers(passwordUsers: number, totpUsers: number): { password: BenchUser[]; totp: BenchUser[] } {
+  const mk = (i: number, kind: string, totp: boolean): BenchUser => ({
+    email: `${kind}${i}@bench.test`,
+    password: `bench-${randomBytes(9).toString('base64url')}`,
+    ...(totp ? { totpSecret: undefined } : {}),
+  });
+  return {
+    password: Array.from({ length: passwordUsers }, (_, i) => mk(i, 'pwd', false)),
+    totp: Array.from({ length: totpUsers }, (_, i) => mk(i, 'totp', true)),
+  };
+}
+
+async function startBaseline(env: Record<string, string>, users: { password: BenchUser[]; totp: BenchUser[] }, dir: string): Promise<Server> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const target: Target = { name: 'bare oidc-provider', base, clientId: 'bench-client', clientSecret: randomBytes(24).toString('base64url'), redirectUri: REDIRECT, twoFactorParams: {} };
+  const all = [...users.password, ...users.totp];
+  const seedFile = join(dir, `baseline-seed-${port}.json`);
+  const seeded = await Promise.all(all.map(async (u, i) => ({ id: `u${i}`, email: u.email, passwordHash: await hash(u.password, ARGON2), ...(u.totpSecret ? { totpSecret: u.totpSecret } : {}) })));
+  writeFileSync(seedFile, JSON.stringify({ clientId: target.clientId, clientSecret: target.clientSecret, redirectUri: REDIRECT, users: seeded }));
+  const { child, readyMs } = await spawnServer(join(root, 'dist/bench/perf/baseline-server.js'), { ...env, ...argonEnv, PORT: String(port), ISSUER: base, BASELINE_SEED: seedFile }, base);
+  return { target, child, readyMs, idleRssMiB: 0 };
+}
+
+async function startStepwise(env: Record<string, string>, users: { password: BenchUser[]; totp: BenchUser[] }): Promise<Server> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const full: Record<string, string> = {
+    ...env,
+    ...argonEnv,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ISSUER: base,
+    NODE_ENV: 'development',
+    LOG_LEVEL: 'warn',
+    STEPWISE_DEMO: 'false',
+    STEPWISE_COOKIE_KEYS: randomBytes(32).toString('base64url'),
+    STEPWISE_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+  };
+  const client = await seedStepwise(full, users, REDIRECT);
+  const { child, readyMs } = await spawnServer(join(root, 'dist/src/main.js'), full, base);
+  return { target: { name: 'Stepwise', base, ...client, redirectUri: REDIRECT, twoFactorParams: { acr_values: 'loa2' } }, child, readyMs, idleRssMiB: 0 };
+}
+
+interface ScenarioResult {
+  load: LoadResult;
+  steps: Record<string, ReturnType<typeof percentiles>>;
+  error?: string;
+}
+
+type Scenario = { name: string; run(s: Server, round: number, times: StepTimes): Promise<LoadResult> };
+
+function scenarios(users: { password: BenchUser[]; totp: BenchUser[] }): Scenario[] {
+  const load = (s: Server, maxOps: number, op: (i: number, worker: number) => Promise<void>) =>
+    runLoad(s.child.pid!, { concurrency: CONCURRENCY, maxOps, maxSeconds: SECONDS }, op);
+  const pwd = (i: number) => users.password[i % users.password.length]!;
+  return [
+    { name: 'sign-in (password)', run: (s, _r, t) => load(s, 100_000, async (i) => void (await signIn(s.target, pwd(i), t))) },
+    {
+      // TOTP codes are single-use per 30 s step: every sign-in of a round uses its own user.
+      name: 'sign-in (password + TOTP)',
+      run: (s, r, t) => load(s, TOTP_PER_ROUND, async (i) => void (await signIn(s.target, users.totp[r * TOTP_PER_ROUND + i]!, t, { twoFactor: true }))),
+    },
+    {
+      // One rotating chain per worker: a chain is never refreshed by two requests at once (that is reuse).
+      name: 'refresh_token grant (rotating)',
+      async run(s, _r, t) {
+        const chains: Tokens[] = [];
+        for (let w = 0; w < CONCURRENCY; w++) chains.push(await signIn(s.target, pwd(w), new Map(), { offline: true }));
+        return load(s, 1_000_000, async (_i, w) => {
+          chains[w] = await refresh(s.target, chains[w]!.refresh_token!, t);
+        });
+      },
+    },
+    { name: 'client_credentials grant', run: (s, _r, t) => load(s, 1_000_000, async () => void (await clientCredentials(s.target, t))) },
+    {
+      name: 'userinfo',
+      async run(s, _r, t) {
+        const tok = await signIn(s.target, pwd(0), new Map());
+        return load(s, 1_000_000, () => userinfo(s.target, tok.access_token, t));
+      },
+    },
+    {
+      name: 'introspection',
+      async run(s, _r, t) {
+        const tok = await signIn(s.target, pwd(0), new Map());
+        return load(s, 1_000_000, () => introspect(s.target, tok.access_token, t));
+      },
+    },
+  ];
+}
+
+interface StoreReport {
+  store: string;
+  servers: Record<string, { readyMs: number; idleRssMiB: number; loadRssMiB: number }>;
+  scenarios: Array<{ name: string; results: Record<string, ScenarioResult[]> }>;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? NaN;
+const range = (xs: number[], digits = 1) => {
+  const ok = xs.filter(Number.isFinite);
+  if (!ok.length) return 'n/a';
+  const lo = Math.min(...ok).toFixed(digits);
+  const hi = Math.max(...ok).toFixed(digits);
+  return lo === hi ? lo : `${lo} – ${hi}`;
+};
+
+async function benchStore(store: StoreEnv, dir: string): Promise<StoreReport> {
+  const users = makeUsers(16, TOTP_PER_ROUND * ROUNDS);
+  const stepwise = await startStepwise(store.stepwise, users); // sets the TOTP secrets the baseline reuses
+  const baseline = await startBaseline(store.baseline, users, dir);
+  const servers = [stepwise, baseline];
+  try {
+    for (const s of servers) for (let i = 0; i < 5; i++) await signIn(s.target, users.password[i]!, new Map()); // warm-up
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const s of servers) s.idleRssMiB = rssMiB(s.child.pid!);
+    const report: StoreReport = { store: store.label, servers: {}, scenarios: [] };
+    const peak = new Map<Server, number>();
+    for (const sc of scenarios(users)) {
+      const results: Record<string, ScenarioResult[]> = { [stepwise.target.name]: [], [baseline.target.name]: [] };
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const s of round % 2 === 0 ? servers : [...servers].reverse()) {
+          const times: StepTimes = new Map();
+          try {
+            const load = await sc.run(s, round, times);
+            peak.set(s, Math.max(peak.get(s) ?? 0, load.peakRssMiB));
+            results[s.target.name]!.push({ load, steps: Object.fromEntries([...times].map(([k, v]) => [k, percentiles(v)])) });
+          } catch (err) {
+            results[s.target.name]!.push({ load: { ops: 0, wallSeconds: 0, cpuSeconds: 0, opsPerSecond: NaN, opsPerCpuSecond: NaN, cpuMsPerOp: NaN, peakRssMiB: NaN }, steps: {}, error: (err as Error).message.slice(0, 300) });
+          }
+        }
+      }
+      report.scenarios.push({ name: sc.name, results });
+      const line = (n: string) => range(results[n]!.map((r) => r.load.opsPerCpuSecond));
+      console.log(`  ${sc.name.padEnd(32)} Stepwise ${line(stepwise.target.name).padEnd(16)} engine ${line(baseline.target.name)} ops/CPU-s`);
+    }
+    for (const s of servers) report.servers[s.target.name] = { readyMs: s.readyMs, idleRssMiB: s.idleRssMiB, loadRssMiB: peak.get(s) ?? NaN };
+    return report;
+  } finally {
+    for (const s of servers) await stop(s.child);
+  }
+}
+
+function markdown(reports: StoreReport[], meta: Record<string, string>): string {
+  const lines: string[] = [];
+  lines.push(`Benchmark of ${meta.commit} on ${meta.date} — ${meta.machine}; Node ${process.version}; ${CONCURRENCY} concurrent clients, ${SECONDS} s × ${ROUNDS} rounds per scenario; argon2id m=${ARGON2.memoryCost} t=${ARGON2.timeCost} p=${ARGON2.parallelism}. Ranges are over rounds.`, '');
+  for (const r of reports) {
+    lines.push(`### ${r.store}`, '', '| scenario | Stepwise ops per server CPU-s | bare engine ops per CPU-s | ratio | Stepwise CPU ms/op | engine CPU ms/op |', '|---|---|---|---|---|---|');
+    for (const sc of r.scenarios) {
+      const sw = sc.results['Stepwise']!;
+      const en = sc.results['bare oidc-provider']!;
+      const ratios = sw.map((x, i) => x.load.opsPerCpuSecond / (en[i]?.load.opsPerCpuSecond ?? NaN));
+      const err = [...sw, ...en].find((x) => x.error)?.error;
+      lines.push(`| ${sc.name} | ${range(sw.map((x) => x.load.opsPerCpuSecond))} | ${range(en.map((x) => x.load.opsPerCpuSecond))} | ${range(ratios, 2)} | ${range(sw.map((x) => x.load.cpuMsPerOp), 2)} | ${range(en.map((x) => x.load.cpuMsPerOp), 2)} |${err ? ` ⚠ ${err.replace(/\|/g, '/')}` : ''}`);
+    }
+    lines.push('', '| | Stepwise | bare engine |', '|---|---|---|');
+    const s = r.servers['Stepwise']!;
+    const e = r.servers['bare oidc-provider']!;
+    lines.push(`| ready after \`node\` starts | ${(s.readyMs / 1000).toFixed(2)} s | ${(e.readyMs / 1000).toFixed(2)} s |`);
+    lines.push(`| idle RSS (after warm-up) | ${s.idleRssMiB.toFixed(0)} MiB | ${e.idleRssMiB.toFixed(0)} MiB |`);
+    lines.push(`| peak RSS under load | ${s.loadRssMiB.toFixed(0)} MiB | ${e.loadRssMiB.toFixed(0)} MiB |`);
+    lines.push('', 'Stepwise latency per step (ms, median over rounds of p50 / p95 / p99):', '', '| scenario | step | p50 | p95 | p99 |', '|---|---|---|---|---|');
+    for (const sc of r.scenarios) {
+      const rounds = sc.results['Stepwise']!.filter((x) => !x.error);
+      const steps = new Set(rounds.flatMap((x) => Object.keys(x.steps)));
+      for (const step of steps) {
+        const pick = (k: 'p50' | 'p95' | 'p99') => median(rounds.map((x) => x.steps[step]?.[k] ?? NaN)).toFixed(1);
+        lines.push(`| ${sc.name} | ${step} | ${pick('p50')} | ${pick('p95')} | ${pick('p99')} |`);
+      }
+    }
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'stepwise-bench-'));
+  const git = (args: string[]) => {
+    try {
+      return execFileSync('git', args, { cwd: root, encoding: 'utf8' }).trim();
+    } catch {
+      return 'unknown';
+    }
+  };
+  const meta = {
+    date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
+    commit: git(['rev-parse', '--short', 'HEAD']),
+    machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}`,
+  };
+  console.log(`Stepwise vs bare oidc-provider — ${meta.machine}, Node ${process.version}, commit ${meta.commit}`);
+  const envs = await storeEnvs(dir);
+  const reports: StoreReport[] = [];
+  try {
+    for (const store of envs) {
+      console.log(`\n${store.label}`);
+      try {
+        reports.push(await benchStore(store, dir));
+      } finally {
+        await store.cleanup();
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const md = markdown(reports, meta);
+  const out = process.env.BENCH_OUT ?? process.cwd();
+  writeFileSync(join(out, 'bench-results.json'), JSON.stringify({ ...meta, node: process.version, concurrency: CONCURRENCY, seconds: SECONDS, rounds: ROUNDS, argon2: ARGON2, reports }, null, 2));
+  writeFileSync(join(out, 'bench-results.md'), md);
+  console.log(`\n${md}`);
+  void cpuSeconds;
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
