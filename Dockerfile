@@ -39,6 +39,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/views ./views
 COPY --from=build /app/public ./public
+# The common-password blocklist (src/security/password.ts).
+COPY --from=build /app/resources ./resources
 # The runtime loads the compiled migrations from dist/migrations; the .ts sources are kept for reference.
 COPY --from=build /app/migrations ./migrations
 COPY --from=build /app/bin ./bin

@@ -218,7 +218,8 @@
           return lib.startAuthentication({ optionsJSON: data.optionsJSON });
         })
         .then(function (response) {
-          return postJson(button.getAttribute('data-verify-url'), { csrf: csrf, response: response });
+          var keep = document.getElementById('keep_signed_in');
+          return postJson(button.getAttribute('data-verify-url'), { csrf: csrf, response: response, keep_signed_in: Boolean(keep && keep.checked) });
         })
         .then(function (data) {
           return settle(data, errorEl);
@@ -284,11 +285,13 @@
     poll(el.getAttribute('data-status-url'), 1000, function (ok, data) {
       if (ok && data && data.status === 'waiting') return true;
       if (ok && data && data.status === 'registered') {
-        el.textContent = 'Your phone registered (' + (data.deviceName || 'device') + '). Finishing…';
+        // Texts come from the page (in its language); {device} is the phone's name.
+        var registered = el.getAttribute('data-registered-text') || 'Your phone registered ({device}). Finishing…';
+        el.textContent = registered.replace('{device}', data.deviceName || 'device');
         if (form) form.submit();
         return false;
       }
-      el.textContent = ok ? 'The setup code expired. Start again from your account page.' : (data && data.message) || GENERIC;
+      el.textContent = ok ? el.getAttribute('data-expired-text') || 'The setup code expired. Start again from your account page.' : (data && data.message) || GENERIC;
       el.className = 'error';
       return false;
     });

@@ -1,7 +1,7 @@
 /** Wires config → stores → services → provider into one typed object. No module-level singletons. */
 import type { Redis } from 'ioredis';
 import type Provider from 'oidc-provider';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { Config } from './config/index.js';
 import { createDb, migrate, type Db } from './store/db.js';
 import { createRedis } from './store/redis.js';
@@ -15,6 +15,12 @@ import { createThrottles, defaultRules, type Throttle, type ThrottleName } from 
 import { LoginGuard } from './security/login-guard.js';
 import { KnownBrowsers } from './risk/known-browser.js';
 import { AuditLog } from './audit/log.js';
+import { CheckpointKeys } from './audit/checkpoint.js';
+import { Checkpointer } from './audit/checkpointer.js';
+import { createLogger } from './http/logger.js';
+import { Metrics } from './metrics/registry.js';
+import { countAuditEvents } from './metrics/from-audit.js';
+import { observeProvider } from './metrics/from-provider.js';
 import { SigningKeys } from './oidc/keys.js';
 import { SqlAdapter, adapterFactory } from './oidc/adapters.js';
 import { createProvider } from './oidc/provider.js';
@@ -22,6 +28,8 @@ import { withGrantEpoch } from './oidc/grant-epoch.js';
 import { withRefreshDecay } from './oidc/refresh-decay.js';
 import { buildInteractionPolicy } from './oidc/policy.js';
 import { Views } from './http/views.js';
+import { loadTheme } from './config/theme.js';
+import { createI18n, type I18n } from './i18n/index.js';
 import { AuthContextStore } from './interactions/auth-context.js';
 import { SignInFlow } from './interactions/flow.js';
 import { PasswordFactor } from './factors/password.js';
@@ -29,6 +37,9 @@ import type { LevelRule } from './policy/levels.js';
 import { FactorsRepo } from './store/repos/factors.js';
 import { buildRegistry } from './factors/registry.js';
 import { buildNotifier, type Notifier } from './notify/index.js';
+import { buildMailer, type Mailer } from './notify/mail.js';
+import { MailSecurityNotices, type SecurityNotices } from './notify/security-notices.js';
+import { EmailVerification } from './account/email-verification.js';
 import { createPushTransport, type FirebaseOverrides } from './notify/push.js';
 import { FactorService } from './factors/service.js';
 import { readAccountAssurance } from './factors/assurance.js';
@@ -39,7 +50,13 @@ import { DevicesRepo } from './store/repos/devices.js';
 import { SignInsRepo } from './store/repos/sign-ins.js';
 import { LoginFailuresRepo } from './store/repos/login-failures.js';
 import { ensureAccountClient } from './account/session.js';
+import { ensureAdminClient } from './admin/console/session.js';
 import { OneTimeLinks } from './security/one-time-link.js';
+import { invalidateOnWrites, memoizeReads } from './store/request-cache.js';
+import { RecoveryEnrollment } from './recovery/enrollment.js';
+import { UserSessions, withLastSeen } from './oidc/user-sessions.js';
+import { sessionIndex } from './oidc/adapters.js';
+import { startKeyRefresh, type KeyRefresh } from './oidc/key-refresh.js';
 
 export interface Container {
   config: Config;
@@ -69,6 +86,26 @@ export interface Container {
   notifier: Notifier;
   /** Single-use e-mail links (verification, reset, recovery). */
   links: OneTimeLinks;
+  /** Prometheus metrics (own Registry), fed by audit and oidc-provider events (src/metrics/). */
+  metrics: Metrics;
+  /** The audit checkpoint signing key (and previous ones); the public half verifies exports. */
+  auditKeys: CheckpointKeys;
+  /** Periodic signed audit checkpoints into the log stream. */
+  checkpointer: Checkpointer;
+  /** The e-mail channel (MAIL_TRANSPORT: smtp | console | off; config.mail says which). */
+  mailer: Mailer;
+  /** Security notices to the address on file (never fail the action they report). */
+  notices: SecurityNotices;
+  /** E-mail verification links (new accounts, e-mail changes). */
+  emailVerification: EmailVerification;
+  /** Translations of the hosted pages, errors, SMS texts and e-mails (src/i18n/). */
+  i18n: I18n;
+  /** A user's SSO sessions: list, end one, end all (with back-channel logout). */
+  userSessions: UserSessions;
+  /** Keeps the provider's signing keys in step with the database (rotation without restart). */
+  keyRefresh: KeyRefresh;
+  /** The methods behind each SSO session's authentication context (what the login prompt's check judges). */
+  sessionContexts: AuthContextStore;
   now: () => number;
   close(): Promise<void>;
 }
@@ -83,10 +120,10 @@ export interface ContainerOptions {
 }
 
 export async function buildContainer(config: Config, opts: ContainerOptions = {}): Promise<Container> {
-  const log = opts.log ?? pino({ level: config.logLevel });
+  const log = opts.log ?? createLogger(config.logLevel);
   const now = opts.now ?? Date.now;
   const db = createDb(config.database);
-  const redis = config.redisUrl ? createRedis(config.redisUrl) : undefined;
+  const redis = config.redisUrl ? createRedis(config.redisUrl, config.redisSentinel) : undefined;
   const closers: Array<() => Promise<unknown>> = [() => db.destroy()];
   if (redis) closers.unshift(() => redis.quit().catch(() => redis.disconnect()));
   const close = async () => {
@@ -96,12 +133,23 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     if (opts.migrate ?? true) await migrate(db);
     const box = SecretBox.fromSecrets(config.secrets);
     const kv: KvStore = redis ? new RedisKv(redis, `${config.redisPrefix}kv:`) : new SqlKv(db, now);
-    const users = new UsersRepo(db);
-    const clients = new ClientsRepo(db, box);
+    // Within one request each distinct user/client/factor read runs once (src/store/request-cache.ts).
+    invalidateOnWrites(db);
+    const users = memoizeReads(new UsersRepo(db), 'users', ['findById', 'findByEmail']);
+    const clients = memoizeReads(new ClientsRepo(db, box), 'clients', ['find']);
     const hasher = new PasswordHasher(config.argon2);
-    const audit = new AuditLog(db, now);
+    const auditKeys = CheckpointKeys.fromBox(box);
+    const audit = new AuditLog(db, now, { keys: auditKeys });
+    const metrics = new Metrics();
+    countAuditEvents(audit, metrics);
+    const { checkpointEveryEvents: everyEvents, checkpointIntervalMs: intervalMs } = config.ops.audit;
+    const checkpointer = new Checkpointer({ db, audit, keys: auditKeys, log, now, onWritten: (c) => metrics.auditCheckpoints.inc({ kind: c.kind }) }, { everyEvents, intervalMs }).start();
+    closers.unshift(() => checkpointer.stop());
     const keys = new SigningKeys(db, box);
-    const views = new Views(config.env !== 'development');
+    const theme = loadTheme(config.ui.themeDir);
+    for (const warning of theme.warnings) log.warn(warning);
+    const i18n = createI18n(config.ui.localesDir);
+    const views = new Views(config.env !== 'development', theme);
     const levels = config.levels;
     const rules = defaultRules(config.login.maxFailures, { smsPerHour: config.sms.maxPerHour });
     const throttles: Container['throttles'] = await createThrottles(rules.throttles, { db, redis, prefix: config.redisPrefix });
@@ -109,8 +157,10 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     const sessions = new AuthContextStore(kv, 'sessctx:', config.sessionTtlSeconds);
     // Authentication events live as long as a refresh chain may (refreshes re-derive acr/amr from them).
     const events = new AuthContextStore(kv, 'authn:', config.refreshTokenMaxLifetimeSeconds + config.sessionTtlSeconds);
-    const factors = new FactorsRepo(db);
+    const factors = memoizeReads(new FactorsRepo(db), 'factors', ['listByUser', 'findById']);
     const notifier = buildNotifier(config, { log, now });
+    const mailer = buildMailer(config, { outbox: notifier.outbox, log });
+    closers.unshift(async () => mailer.close?.());
     const sms = {
       sender: notifier.sms,
       available: notifier.smsAvailable,
@@ -120,19 +170,24 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     const pushTransport = await createPushTransport(config.push, { log, firebase: opts.firebase });
     closers.unshift(() => pushTransport.close());
     const push = { transport: pushTransport, now, audit, log };
-    const factorService = new FactorService(buildRegistry({ config, db, factors, kv, box, sms, push }), factors, throttles.factorAccount, audit);
+    const factorService = new FactorService(buildRegistry({ config, db, factors, kv, box, sms, push }), factors, throttles.factorAccount, audit, (userId, event, x) => void notices.send(userId, event, x));
     const accounts = (accountId: string) => readAccountAssurance(factorService, accountId);
     const failures = new LoginFailuresRepo(db);
     const devices = new DevicesRepo(db);
+    const geoip = config.geoipDb ? await GeoIp.open(config.geoipDb) : null;
+    const notices = new MailSecurityNotices({ users, mailer, audit, log, geoip, issuer: config.issuer, enabled: config.mail.transport !== 'off', now });
     const collector = new RiskCollector({
       countEvents: (userId, type, sinceMs) => audit.countSince(userId, type, sinceMs),
       devices,
       signIns: new SignInsRepo(db),
       failures,
-      geoip: config.geoipDb ? await GeoIp.open(config.geoipDb) : null,
+      geoip,
       policy: config.risk,
     });
-    const risk = new RiskService({ collector, users, factorService, knownBrowsers, audit, now });
+    const risk = new RiskService({
+      collector, users, factorService, knownBrowsers, audit, now,
+      onNewDevice: (userId, { ip, device }) => void notices.send(userId, 'new_device_sign_in', { ip, details: { device } }),
+    });
     const provider = createProvider({
       config,
       users,
@@ -145,14 +200,21 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
         prefix: `${config.redisPrefix}oidc:`,
         decorate: (name, adapter) => {
           if (name === 'Grant') return withGrantEpoch(adapter, { users, now });
+          if (name === 'Session') return withLastSeen(adapter, now);
           if (name === 'RefreshToken') return withRefreshDecay(adapter, { events, clients, levels, accounts, now });
           return adapter;
         },
       }),
       levels,
       policy: buildInteractionPolicy({ levels, sessions, events, risk, now }),
+      uiLocales: i18n.supported,
     });
+    observeProvider(provider, metrics, log);
+    const keyRefresh = await startKeyRefresh({ provider, keys, refreshSeconds: config.keys.refreshSeconds, log });
+    closers.unshift(async () => keyRefresh.stop());
+    const userSessions = new UserSessions({ provider: () => provider, index: sessionIndex({ db, redis, prefix: `${config.redisPrefix}oidc:` }), kv, audit, log });
     await ensureAccountClient(clients, config);
+    await ensureAdminClient(clients, config);
     const authContexts = new AuthContextStore(kv);
     const flow = new SignInFlow({
       provider,
@@ -169,6 +231,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
       factorService,
       levels,
       now,
+      recoveryEnrollment: new RecoveryEnrollment({ db, audit, now }),
     });
     // Failed-attempt records matter for the velocity window only (minutes); keep a day, on every store.
     const failureSweep = setInterval(() => void failures.sweep(now() - 24 * 3600 * 1000).catch(() => undefined), 60 * 60 * 1000);
@@ -183,7 +246,9 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
       timer.unref();
       closers.unshift(async () => clearInterval(timer));
     }
-    return { config, log, db, redis, kv, box, users, clients, hasher, csrf: new Csrf(box), audit, keys, views, levels, throttles, knownBrowsers, risk, provider, flow, factors, factorService, devices, notifier, links: new OneTimeLinks(kv, now), now, close };
+    const links = new OneTimeLinks(kv, now);
+    const emailVerification = new EmailVerification({ config, links, mailer, kv, users, audit, notices, log, now });
+    return { config, log, db, redis, kv, box, users, clients, hasher, csrf: new Csrf(box), audit, keys, views, levels, throttles, knownBrowsers, risk, provider, flow, factors, factorService, devices, notifier, links, mailer, notices, emailVerification, i18n, userSessions, keyRefresh, sessionContexts: sessions, metrics, auditKeys, checkpointer, now, close };
   } catch (err) {
     await close().catch(() => undefined);
     throw err;

@@ -56,7 +56,7 @@ export async function seedDemo(c: Container): Promise<string | null> {
 
 /** Creates the demo user and client unconditionally (tests use it on a shared database). */
 export async function createDemoData(c: Container): Promise<string> {
-  await createUser(c, { email: DEMO.email, name: 'Demo User', password: DEMO.password });
+  await createUser(c, { email: DEMO.email, name: 'Demo User', password: DEMO.password, emailVerified: true });
   const redirect = `${c.config.issuer}/demo/callback`;
   await createClient(c, {
     clientId: DEMO.clientId,

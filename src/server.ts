@@ -4,11 +4,15 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/index.js';
 import { buildContainer, type Container, type ContainerOptions } from './container.js';
 import { createApp } from './app.js';
+import { startRecoverySweep } from './recovery/service.js';
+import { startMetricsServer } from './metrics/routes.js';
 
 export interface Running {
   url: string;
   container: Container;
   server: Server;
+  /** METRICS_PORT: where the separate /metrics listener is. */
+  metricsUrl?: string;
   /**
    * Graceful stop: no new connections, in-flight requests finish (idle keep-alive connections close at
    * once), and after `drainMs` (default 10 s) whatever is still open is cut; then the stores close.
@@ -19,6 +23,8 @@ export interface Running {
 export async function startServer(config: Config, opts: ContainerOptions = {}): Promise<Running> {
   const container = await buildContainer(config, opts);
   const app = createApp(container);
+  // Admin recoveries that became effective get their sign-in link mailed (src/recovery/service.ts).
+  const stopRecoverySweep = startRecoverySweep(container);
   const server = createServer(app.callback());
   server.headersTimeout = 20_000;
   server.requestTimeout = 30_000;
@@ -27,10 +33,20 @@ export async function startServer(config: Config, opts: ContainerOptions = {}): 
     server.listen(config.port, config.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  const exposure = config.ops.metrics;
+  const metricsServer =
+    exposure.mode === 'port'
+      ? await startMetricsServer(container.metrics, exposure).catch(async (err: unknown) => {
+          server.close();
+          await container.close();
+          throw err;
+        })
+      : undefined;
   return {
     url: `http://localhost:${port}`,
     container,
     server,
+    ...(metricsServer ? { metricsUrl: metricsServer.url } : {}),
     async close(opts = {}) {
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
@@ -42,6 +58,8 @@ export async function startServer(config: Config, opts: ContainerOptions = {}): 
       await Promise.race([drained, deadline]);
       clearTimeout(timer);
       server.closeAllConnections();
+      await metricsServer?.close();
+      stopRecoverySweep();
       await container.close();
     },
   };

@@ -5,7 +5,7 @@
  * and time; rounds alternate the order of the two servers so drift on this shared machine hits both.
  * Prints a Markdown table and writes bench-results.json + bench-results.md (BENCH_OUT, default: cwd).
  *
- * Knobs: BENCH_SECONDS (per scenario and round, default 6), BENCH_CONCURRENCY (8), BENCH_ROUNDS (2).
+ * Knobs: BENCH_SCENARIOS (comma-separated name prefixes), BENCH_CPU_PROF (dir), BENCH_SECONDS (per scenario and round, default 6), BENCH_CONCURRENCY (8), BENCH_ROUNDS (2).
  * Loopback only. Asserts nothing: figures, not tests.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -49,7 +49,9 @@ async function freePort(): Promise<number> {
 
 async function spawnServer(script: string, env: NodeJS.ProcessEnv, base: string): Promise<{ child: ChildProcess; readyMs: number }> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  // BENCH_CPU_PROF=DIR: V8 CPU profiles of both servers (open in Chrome DevTools, or summarise with bench/perf/profile-summary.ts).
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...prof, script], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${script} exited during start-up`);
     try {
@@ -224,7 +226,8 @@ async function benchStore(store: StoreEnv, dir: string): Promise<StoreReport> {
     for (const s of servers) s.idleRssMiB = rssMiB(s.child.pid!);
     const report: StoreReport = { store: store.label, servers: {}, scenarios: [] };
     const peak = new Map<Server, number>();
-    for (const sc of scenarios(users)) {
+    const only = process.env.BENCH_SCENARIOS?.split(',').map((x) => x.trim().toLowerCase());
+    for (const sc of scenarios(users).filter((x) => !only || only.some((o) => x.name.toLowerCase().startsWith(o)))) {
       const results: Record<string, ScenarioResult[]> = { [stepwise.target.name]: [], [baseline.target.name]: [] };
       for (let round = 0; round < ROUNDS; round++) {
         for (const s of round % 2 === 0 ? servers : [...servers].reverse()) {

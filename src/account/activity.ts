@@ -127,6 +127,23 @@ export function describeEvent(event: DescribableEvent): string {
     case 'sms.sent':
       if (failed) return 'A text message with a code could not be sent';
       return details.purpose === 'enroll' ? 'Texted a code to confirm a new phone number' : 'Texted a sign-in code';
+    // Password reset and admin recovery (src/account/password-reset.ts, src/recovery/).
+    case 'password.reset_requested':
+      return failed ? 'A password reset link could not be sent' : 'E-mailed a password reset link';
+    case 'password.reset':
+      return failed ? 'A password reset link was refused' : 'Password reset with an e-mailed link (signed out everywhere)';
+    case 'recovery.started':
+      return 'An administrator started a recovery of your account';
+    case 'recovery.cancelled':
+      return failed ? 'Could not cancel the account recovery' : 'Account recovery cancelled';
+    case 'recovery.effective':
+      return failed ? 'The account recovery link could not be e-mailed' : 'Account recovery took effect: a sign-in link was e-mailed';
+    case 'recovery.used':
+      return 'Account recovery: all previous sign-in methods removed';
+    case 'recovery.completed':
+      return 'Account recovery finished: a new second factor was set up';
+    case 'recovery.expired':
+      return 'Account recovery expired unused';
   }
 
   const factor = factorEvent(event.type);

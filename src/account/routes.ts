@@ -8,21 +8,20 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Container } from '../container.js';
-import { ACCOUNT_CLIENT_ID, currentSession, isFresh, type AccountSession } from './session.js';
+import { ACCOUNT_SIGN_IN, currentSession, isFresh, readSignInCallback, redirectToSignIn, type AccountSession } from './session.js';
 import { factorOf, FACTOR_KINDS } from '../factors/registry.js';
 import type { FactorContext } from '../factors/types.js';
 import { AppError } from '../errors/index.js';
 import { parseBody } from '../http/validate.js';
 import { wantsJson } from '../http/error-handler.js';
 import { confirmEnrollment, renderEnrollError, renderEnrollPage, type EnrollmentPage } from '../http/enrollment-pages.js';
-import { randomToken, constantTimeEqual } from '../security/crypto.js';
 import { deviceHandle } from '../risk/known-browser.js';
-import { describeEvent } from './activity.js';
+import { accountSections } from './page-sections.js';
+import { accountRecovery } from '../recovery/service.js';
+import { lifecycleRoutes } from './lifecycle-routes.js';
 
-const STATE_COOKIE = 'stepwise_account_login';
 const csrfOnly = z.object({ csrf: z.string().max(200) }).passthrough();
 const renameForm = z.object({ csrf: z.string().max(200), name: z.string().trim().min(1, 'Enter a name').max(60, 'At most 60 characters') });
 const minute = (ms: number) => new Date(ms).toISOString().slice(0, 16).replace('T', ' ');
@@ -39,23 +38,8 @@ export function accountRoutes(c: Container, provider: Provider): Router {
   }
 
   function loginRedirect(ctx: Context, opts: { reauth: boolean; level: number; returnTo: string }) {
-    const state = randomToken(16);
-    const verifier = randomToken(32);
-    ctx.cookies.set(STATE_COOKIE, JSON.stringify({ state, returnTo: opts.returnTo }), {
-      signed: true, httpOnly: true, secure: ctx.secure, sameSite: 'lax', maxAge: 10 * 60 * 1000, path: '/account', overwrite: true,
-    });
     const acr = c.levels.find((l) => l.level >= opts.level)?.acr ?? 'loa1';
-    const params = new URLSearchParams({
-      client_id: ACCOUNT_CLIENT_ID,
-      response_type: 'code',
-      scope: 'openid',
-      redirect_uri: `${c.config.issuer}/account/callback`,
-      state,
-      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-      code_challenge_method: 'S256',
-      ...(opts.reauth ? { prompt: 'login', max_age: '0', acr_values: acr } : {}),
-    });
-    ctx.redirect(`/auth?${params}`);
+    redirectToSignIn(ctx, c.config.issuer, ACCOUNT_SIGN_IN, opts.returnTo, opts.reauth ? { prompt: 'login', max_age: '0', acr_values: acr } : {});
   }
 
   async function requireSession(ctx: Context): Promise<AccountSession> {
@@ -144,13 +128,13 @@ export function accountRoutes(c: Container, provider: Provider): Router {
         }),
         pending,
         backupRemaining: await c.factorService.registry.backup_code.remaining(user.id),
+        recovery: await accountRecovery(c, user.id),
+        pendingEmail: await c.emailVerification.pending(user.id),
+        mailAvailable: c.config.mail.transport !== 'off',
         smsAvailable: c.factorService.registry.sms.available,
         kinds: FACTOR_KINDS.map((k) => ({ kind: k, label: factorOf(c.factorService.registry, k).info.label })),
-        events: (await c.audit.list({ userId: user.id, limit: 15 })).map((e) => ({
-          at: new Date(e.at).toISOString().slice(0, 19).replace('T', ' '),
-          text: describeEvent(e),
-          outcome: e.outcome,
-        })),
+        // Activity as sentences with browser, IP and time; the sessions list (src/account/page-sections.ts).
+        ...(await accountSections(c, user.id, s.uid)),
         notice: typeof ctx.query.notice === 'string' ? ctx.query.notice.slice(0, 100) : null,
       });
     }),
@@ -165,21 +149,9 @@ export function accountRoutes(c: Container, provider: Provider): Router {
   });
 
   router.get('/callback', async (ctx) => {
-    const raw = ctx.cookies.get(STATE_COOKIE, { signed: true });
-    ctx.cookies.set(STATE_COOKIE, null, { path: '/account' });
-    let saved: { state?: string; returnTo?: string } = {};
-    try {
-      saved = raw ? (JSON.parse(raw) as typeof saved) : {};
-    } catch {
-      saved = {};
-    }
-    const state = typeof ctx.query.state === 'string' ? ctx.query.state : '';
-    if (!saved.state || !constantTimeEqual(saved.state, state)) throw new AppError('invalid_request', 'This sign-in response does not match a request from this browser.');
-    if (typeof ctx.query.error === 'string') {
-      throw new AppError('forbidden', ctx.query.error === 'access_denied' ? 'Sign-in was cancelled.' : 'Sign-in did not complete.');
-    }
-    // The account pages trust the SSO session itself; the code is left to expire unused.
-    ctx.redirect(safeReturn(saved.returnTo));
+    const { returnTo, error } = readSignInCallback(ctx, ACCOUNT_SIGN_IN);
+    if (error) throw new AppError('forbidden', error === 'access_denied' ? 'Sign-in was cancelled.' : 'Sign-in did not complete.');
+    ctx.redirect(safeReturn(returnTo));
   });
 
   router.post('/factors/:kind/start', async (ctx) =>
@@ -271,6 +243,9 @@ export function accountRoutes(c: Container, provider: Provider): Router {
         ip: ctx.ip,
         details: { factorId: factor.id, kind: factor.kind, tokensEnded: factor.status === 'active', devicesForgotten },
       });
+      if (factor.status === 'active') {
+        void c.notices.send(s.accountId, 'factor_removed', { ip: ctx.ip, details: { method: factorOf(c.factorService.registry, factor.kind).info.label, name: factor.name } });
+      }
       ctx.redirect('/account?notice=Removed');
     }),
   );
@@ -300,6 +275,9 @@ export function accountRoutes(c: Container, provider: Provider): Router {
       done(ctx, 'Device forgotten');
     }),
   );
+
+  // E-mail verification, password and e-mail change, account deletion (src/account/lifecycle-routes.ts).
+  lifecycleRoutes(router, c, { requireSession, requireFresh, requiredLevel, loginRedirect, done });
 
   return router;
 }

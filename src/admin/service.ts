@@ -1,4 +1,9 @@
-/** Operations shared by the CLI, the demo seed and (later) the admin API. */
+/**
+ * Creating users and clients: shared by the CLI, the demo seed, the admin API and console (through
+ * ./users.ts and ./clients.ts, which hold the rest of the admin service layer). `actor` names the admin in
+ * the audit event (omitted by the seed and tests).
+ */
+import { brandingMetadata } from '../interactions/client-branding.js';
 import { z } from 'zod';
 import type { UsersRepo } from '../store/repos/users.js';
 import type { ClientsRepo, ClientRecord } from '../store/repos/clients.js';
@@ -8,6 +13,9 @@ import { PasswordHasher, validateNewPassword } from '../security/password.js';
 import { randomToken } from '../security/crypto.js';
 import { AppError } from '../errors/index.js';
 import { ALLOWED_ORIGINS_PROPERTY, allowedOriginProblem } from '../oidc/cors.js';
+import type { Actor } from './types.js';
+import type { EmailVerification } from '../account/email-verification.js';
+import { ADMIN_SCOPES } from './scopes.js';
 
 export interface AdminDeps {
   config: Config;
@@ -15,6 +23,8 @@ export interface AdminDeps {
   clients: ClientsRepo;
   hasher: PasswordHasher;
   audit: AuditLog;
+  /** When present (the container has it), a new account gets a verification mail (src/account/email-verification.ts). */
+  emailVerification?: Pick<EmailVerification, 'send'>;
 }
 
 const emailSchema = z.email();
@@ -24,12 +34,29 @@ const redirectUriSchema = z.url({ protocol: /^(https?|[a-z][a-z0-9+.-]*)$/ }).re
  * `serviceAccount`: a machine identity — exempt from MFA enrollment and risk prompts, it can never enroll a
  * second factor, so it never holds more than loa1.
  */
-export async function createUser(deps: AdminDeps, input: { email: string; name?: string; password: string; serviceAccount?: boolean }) {
+export async function createUser(
+  deps: AdminDeps,
+  input: { email: string; name?: string; password: string; serviceAccount?: boolean; actor?: Actor; /** Seeded users whose address is known (the demo). */ emailVerified?: boolean },
+) {
   if (!emailSchema.safeParse(input.email.trim()).success) throw new AppError('invalid_form', `not a valid email: ${input.email}`, 'email');
-  const problem = validateNewPassword(input.password, deps.config.password);
+  const problem = validateNewPassword(input.password, deps.config.password, { email: input.email, name: input.name, productName: deps.config.webauthn.rpName });
   if (problem) throw new AppError('invalid_form', problem, 'password');
-  const user = await deps.users.create({ email: input.email, name: input.name, passwordHash: await deps.hasher.hash(input.password), serviceAccount: input.serviceAccount });
-  await deps.audit.record({ type: 'user.created', outcome: 'success', userId: user.id, details: user.serviceAccount ? { serviceAccount: true } : {} });
+  const user = await deps.users.create({
+    email: input.email,
+    name: input.name,
+    passwordHash: await deps.hasher.hash(input.password),
+    serviceAccount: input.serviceAccount,
+    emailVerified: input.emailVerified,
+  });
+  await deps.audit.record({
+    type: 'user.created',
+    outcome: 'success',
+    userId: user.id,
+    ip: input.actor?.ip ?? null,
+    details: { ...(input.actor ? { actor: input.actor.id } : {}), ...(user.serviceAccount ? { serviceAccount: true } : {}) },
+  });
+  // The account exists whatever happens to the mail: a failed delivery is logged, and /account offers a resend.
+  if (!user.emailVerified && !user.serviceAccount) await deps.emailVerification?.send(user, { ip: input.actor?.ip ?? undefined }).catch(() => undefined);
   return { id: user.id, email: user.email, name: user.name, ...(user.serviceAccount ? { service_account: true } : {}) };
 }
 
@@ -52,6 +79,12 @@ export interface CreateClientInput {
   /** private_key_jwt: the client's public keys, inline (a JWK Set) or by URL — one of the two. */
   jwks?: unknown;
   jwksUri?: string;
+  /** Shown on the sign-in and consent pages (http(s) URLs; https in production). */
+  logoUri?: string;
+  policyUri?: string;
+  tosUri?: string;
+  /** The admin creating it (audit). */
+  actor?: Actor;
 }
 
 export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none'] as const;
@@ -69,7 +102,7 @@ function publicJwksProblem(jwks: unknown): string | null {
 }
 
 /** backchannel_logout_uri: an absolute https URL (http allowed outside production), no fragment. */
-function backchannelMetadata(input: CreateClientInput, production: boolean): Record<string, unknown> {
+export function backchannelMetadata(input: Pick<CreateClientInput, 'backchannelLogoutUri'>, production: boolean): Record<string, unknown> {
   const uri = input.backchannelLogoutUri;
   if (uri === undefined) return {};
   const url = URL.parse(uri);
@@ -101,16 +134,27 @@ function authMetadata(input: CreateClientInput): Record<string, unknown> {
   return method === 'none' ? { token_endpoint_auth_method: method } : { token_endpoint_auth_method: method, client_secret: input.clientSecret ?? randomToken(32) };
 }
 
-export async function createClient(deps: AdminDeps, input: CreateClientInput) {
-  if (input.redirectUris.length === 0) throw new AppError('invalid_form', 'at least one --redirect-uri is required', 'redirect_uri');
-  for (const uri of [...input.redirectUris, ...(input.postLogoutRedirectUris ?? [])]) {
+/** Redirect and post-logout redirect URIs: absolute, no fragment; at least one redirect URI. */
+export function checkRedirectUris(redirectUris: string[], postLogoutRedirectUris: string[] = []): void {
+  if (redirectUris.length === 0) throw new AppError('invalid_form', 'at least one --redirect-uri is required', 'redirect_uri');
+  for (const uri of [...redirectUris, ...postLogoutRedirectUris]) {
     if (!redirectUriSchema.safeParse(uri).success) throw new AppError('invalid_form', `not a valid redirect URI: ${uri}`, 'redirect_uri');
   }
-  const allowedOrigins = [...new Set(input.allowedOrigins ?? [])];
+}
+
+/** CORS origins beyond the redirect URIs' own, de-duplicated and checked. */
+export function checkAllowedOrigins(config: Config, origins: string[] = []): string[] {
+  const allowedOrigins = [...new Set(origins)];
   for (const origin of allowedOrigins) {
-    const problem = allowedOriginProblem(origin, { production: deps.config.env === 'production' });
+    const problem = allowedOriginProblem(origin, { production: config.env === 'production' });
     if (problem) throw new AppError('invalid_form', `--allowed-origin ${problem}`, 'allowed_origin');
   }
+  return allowedOrigins;
+}
+
+export async function createClient(deps: AdminDeps, input: CreateClientInput) {
+  checkRedirectUris(input.redirectUris, input.postLogoutRedirectUris);
+  const allowedOrigins = checkAllowedOrigins(deps.config, input.allowedOrigins);
   const clientId = input.clientId ?? `c_${randomToken(12)}`;
   const record: ClientRecord = {
     client_id: clientId,
@@ -124,10 +168,57 @@ export async function createClient(deps: AdminDeps, input: CreateClientInput) {
     ...backchannelMetadata(input, deps.config.env === 'production'),
     ...(allowedOrigins.length ? { [ALLOWED_ORIGINS_PROPERTY]: allowedOrigins } : {}),
     ...(input.dpop ? { dpop_bound_access_tokens: true } : {}),
+    ...brandingMetadata(input, deps.config.env === 'production'),
   };
   if (await deps.clients.find(clientId)) throw new AppError('conflict', `client ${clientId} already exists`);
   await deps.clients.create(record);
-  await deps.audit.record({ type: 'client.created', outcome: 'success', clientId, details: { first_party: record.first_party } });
+  await deps.audit.record({
+    type: 'client.created',
+    outcome: 'success',
+    clientId,
+    ip: input.actor?.ip ?? null,
+    details: { ...(input.actor ? { actor: input.actor.id } : {}), first_party: record.first_party },
+  });
   const { first_party, ...rest } = record;
   return { ...rest, first_party };
+}
+
+/** Scopes a service client may hold: the admin API's own and the configured API scopes (STEPWISE_API_SCOPES). */
+export function serviceScopes(config: Config): string[] {
+  return [...ADMIN_SCOPES, ...config.apiScopes];
+}
+
+/**
+ * A machine client (`stepwise clients create --service --scope stepwise:admin`): client_credentials only,
+ * no redirect URIs, no response types; its registered `scope` is the allow-list the token endpoint and the
+ * admin API both enforce. The secret is printed once.
+ */
+export async function createServiceClient(deps: AdminDeps, input: { scopes: string[]; name?: string; clientId?: string; actor?: Actor }) {
+  const scopes = [...new Set(input.scopes.map((s) => s.trim()).filter(Boolean))];
+  if (scopes.length === 0) throw new AppError('invalid_form', 'a service client needs at least one --scope', 'scope');
+  const allowed = serviceScopes(deps.config);
+  const unknown = scopes.find((s) => !allowed.includes(s));
+  if (unknown !== undefined) throw new AppError('invalid_form', `scope ${unknown} is not one of ${allowed.join(', ')}`, 'scope');
+  const clientId = input.clientId ?? `svc_${randomToken(12)}`;
+  const record: ClientRecord = {
+    client_id: clientId,
+    first_party: false,
+    client_name: input.name ?? clientId,
+    redirect_uris: [],
+    grant_types: ['client_credentials'],
+    response_types: [],
+    token_endpoint_auth_method: 'client_secret_basic',
+    client_secret: randomToken(32),
+    scope: scopes.join(' '),
+  };
+  if (await deps.clients.find(clientId)) throw new AppError('conflict', `client ${clientId} already exists`);
+  await deps.clients.create(record);
+  await deps.audit.record({
+    type: 'client.created',
+    outcome: 'success',
+    clientId,
+    ip: input.actor?.ip ?? null,
+    details: { ...(input.actor ? { actor: input.actor.id } : {}), service: true, scope: record.scope },
+  });
+  return { client_id: clientId, client_secret: record.client_secret as string, client_name: record.client_name, grant_types: record.grant_types, scope: record.scope };
 }

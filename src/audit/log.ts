@@ -1,12 +1,15 @@
 /**
  * Append-only, hash-chained audit log: each event's hash covers the previous hash, so deleting or editing a
- * row breaks the chain (`verifyChain`).
+ * row breaks the chain; signed checkpoints (src/audit/checkpoint.ts) anchor its head so a cut tail or an
+ * emptied table shows too (`verifyChain`, `stepwise audit verify`).
  */
-import { createHash } from 'node:crypto';
 import type { Db } from '../store/db.js';
-import { isPostgres } from '../store/db.js';
 import { newId } from '../security/crypto.js';
 import { guardStore } from '../errors/index.js';
+import { digest, GENESIS } from './chain.js';
+import type { CheckpointKeys } from './checkpoint.js';
+import { auditTransaction } from './lock.js';
+import { verifyAudit } from './verify.js';
 
 export interface AuditInput {
   type: string;
@@ -24,14 +27,6 @@ export interface AuditEvent extends Required<Omit<AuditInput, 'details'>> {
   hash: string;
 }
 
-const GENESIS = '0'.repeat(64);
-const AUDIT_LOCK = 7_431_001; // advisory lock id: serialises appends across IdP processes on PostgreSQL
-
-function digest(prev: string, e: Omit<AuditEvent, 'hash'>): string {
-  const body = JSON.stringify([e.id, e.at, e.type, e.outcome, e.userId, e.clientId, e.ip, e.details]);
-  return createHash('sha256').update(prev).update(body).digest('hex');
-}
-
 function toEvent(r: Record<string, unknown>): Omit<AuditEvent, 'hash'> {
   return {
     id: r.id as string,
@@ -45,11 +40,26 @@ function toEvent(r: Record<string, unknown>): Omit<AuditEvent, 'hash'> {
   };
 }
 
+export type AuditListener = (event: AuditEvent) => void;
+
 export class AuditLog {
+  private readonly listeners: AuditListener[] = [];
+
   constructor(
     private readonly db: Db,
     private readonly now: () => number = Date.now,
+    /** The checkpoint keys: with them, verifyChain also follows a pruned log and checks the stored checkpoints. */
+    private readonly opts: { keys?: CheckpointKeys } = {},
   ) {}
+
+  /** Called after each event is committed (metrics, checkpoints); a listener's error never fails the write. */
+  onRecord(fn: AuditListener): () => void {
+    this.listeners.push(fn);
+    return () => {
+      const i = this.listeners.indexOf(fn);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
 
   async record(input: AuditInput): Promise<void> {
     const event = {
@@ -62,10 +72,10 @@ export class AuditLog {
       ip: input.ip ?? null,
       details: input.details ?? {},
     };
-    await this.db.transaction(async (trx) => {
-      if (isPostgres(this.db)) await trx.raw('select pg_advisory_xact_lock(?)', [AUDIT_LOCK]);
+    const hash = await auditTransaction(this.db, async (trx) => {
       const last = await trx('audit_events').orderBy('seq', 'desc').first('hash');
       const prev = (last?.hash as string | undefined) ?? GENESIS;
+      const hash = digest(prev, event);
       await trx('audit_events').insert({
         id: event.id,
         at: event.at,
@@ -76,9 +86,17 @@ export class AuditLog {
         ip: event.ip,
         details: JSON.stringify(event.details),
         prev_hash: prev,
-        hash: digest(prev, event),
+        hash,
       });
+      return hash;
     });
+    for (const fn of this.listeners) {
+      try {
+        fn({ ...event, hash });
+      } catch {
+        /* observers must not break auditing */
+      }
+    }
   }
 
   async list(filter: { userId?: string; type?: string; limit?: number } = {}): Promise<AuditEvent[]> {
@@ -97,15 +115,13 @@ export class AuditLog {
     return Number(row?.n ?? 0);
   }
 
-  /** Recomputes the chain; returns the id of the first event that does not match, or null when intact. */
+  /**
+   * Recomputes the chain from its anchor (the genesis, or a signed prune boundary) and checks it against the
+   * stored checkpoints; returns the id of the first event that does not match, the problem's kind
+   * (`truncated`, `wiped`, …) when no single event is at fault, or null when intact.
+   */
   async verifyChain(): Promise<string | null> {
-    const rows = await this.db('audit_events').orderBy('seq', 'asc');
-    let prev = GENESIS;
-    for (const r of rows) {
-      const e = toEvent(r);
-      if (r.prev_hash !== prev || r.hash !== digest(prev, e)) return r.id as string;
-      prev = r.hash;
-    }
-    return null;
+    const { problem } = await verifyAudit(this.db, { keys: this.opts.keys ?? null });
+    return problem ? (problem.eventId ?? problem.kind) : null;
   }
 }

@@ -13,12 +13,16 @@ import { SecretBox } from '../security/crypto.js';
 import { rotateEncryption } from '../security/rotate-encryption.js';
 import { AuditLog } from '../audit/log.js';
 import { runClientPolicyCommand } from './policy.js';
+import { AUDIT_USAGE, runAuditCommand } from '../audit/cli.js';
+import { setAdminRole } from '../admin/console/roles.js';
 import { assertCheckDays, checkPolicy, explainSignIn, loadCandidatePolicy } from '../risk/cli-service.js';
 import { DEVICE_USAGE, runDeviceCommand } from '../factors/push/device-client.js';
+import { RECOVERY_USAGE, runRecoveryCommand } from '../recovery/cli.js';
 
 const USAGE = `usage:
   stepwise migrate
   stepwise users create --email E [--name N] [--service-account]   (password read from stdin)
+  stepwise users grant-admin EMAIL | users revoke-admin EMAIL   (the admin console role)
   stepwise clients create --redirect-uri URI [--redirect-uri URI...] [--post-logout-redirect-uri URI...]
                           [--public] [--first-party] [--name N] [--allowed-origin ORIGIN...] [--dpop]
   stepwise clients policy CLIENT_ID [--min-acr ACR] [--allow-factors totp,webauthn,backup_code] [--max-age-seconds N]
@@ -26,10 +30,11 @@ const USAGE = `usage:
                           [--remembered-devices|--no-remembered-devices] [--sensitive-scopes a,b] [--clear]
   stepwise keys rotate
   stepwise keys rotate-encryption                       (re-encrypt secrets at rest with STEPWISE_ENCRYPTION_KEY)
-  stepwise audit verify
+${AUDIT_USAGE}
   stepwise risk explain --email E --ip IP --user-agent UA [--device-id ID] [--acr ACR]
                           [--scope "openid payments:write" --client CLIENT_ID]   (what a sign-in would get now; changes nothing)
   stepwise policy check FILE [--days 30]                (validate a policy file, replay recent sign-in decisions; exit 2 if invalid)
+${RECOVERY_USAGE}
 ${DEVICE_USAGE}`;
 
 export class UsageError extends Error {}
@@ -81,6 +86,12 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<void> 
     } finally {
       await db.destroy();
     }
+    return;
+  }
+  if (noun === 'users' && (verb === 'grant-admin' || verb === 'revoke-admin')) {
+    const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {}, strict: true });
+    if (positionals.length !== 1) throw new UsageError(`users ${verb} takes one EMAIL`);
+    await withContainer(async (c) => out(await setAdminRole(c, positionals[0]!, verb === 'grant-admin')));
     return;
   }
   if (noun === 'users' && verb === 'create') {
@@ -146,9 +157,9 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<void> 
   }
   if (noun === 'keys' && verb === 'rotate') {
     await withContainer(async (c) => {
-      const result = await c.keys.rotate();
+      const result = await c.keys.rotate(Date.now(), c.config.keys.activationDelaySeconds * 1000);
       await c.audit.record({ type: 'keys.rotated', outcome: 'success', details: result });
-      out({ ...result, note: 'restart or roll every IdP process to sign with the new key; retired keys stay in JWKS for 24h' });
+      out({ ...result, note: 'running IdP processes publish the new key within KEY_REFRESH_SECONDS and sign with it from activates_at; retired keys stay in JWKS for 24h' });
     });
     return;
   }
@@ -172,12 +183,8 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<void> 
     }
     return;
   }
-  if (noun === 'audit' && verb === 'verify') {
-    await withContainer(async (c) => {
-      const broken = await c.audit.verifyChain();
-      out({ intact: broken === null, firstBrokenEvent: broken });
-      if (broken) throw new AppError('conflict', `audit chain broken at event ${broken}`);
-    });
+  if (noun === 'audit') {
+    await runAuditCommand(verb, rest, { loadConfig, readStdin, out, usage: (m) => new UsageError(m) });
     return;
   }
   if (noun === 'risk' && verb === 'explain') {
@@ -209,6 +216,10 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<void> 
         }),
       ),
     );
+    return;
+  }
+  if (noun === 'recovery') {
+    await withContainer(async (c) => out(await runRecoveryCommand(c, verb, rest, (m) => new UsageError(m))));
     return;
   }
   if (noun === 'policy' && verb === 'check') {

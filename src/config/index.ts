@@ -11,6 +11,11 @@ import { loadLevelsFile } from './levels-file.js';
 import { loadPolicyFile } from '../risk/policy-file.js';
 import type { RiskPolicy } from '../risk/types.js';
 import { MAX_PROXY_HOPS, parseProxyCidr, type TrustProxy } from '../security/client-ip.js';
+import { mailConfig, type MailConfig } from './mail.js';
+import { uiConfig, type UiConfig } from './theme.js';
+import { keysConfig, type KeysConfig } from './keys.js';
+import { redisSentinelConfig, type RedisSentinelConfig } from './redis.js';
+import { opsConfig, type OpsConfig } from './ops.js';
 
 /** Defaults, with loa1 lasting as long as the session itself. */
 function sessionBoundLevels(sessionTtl: number): LevelRule[] {
@@ -126,6 +131,8 @@ export interface Config {
   issuer: string;
   database: { client: 'pg'; connection: string } | { client: 'sqlite'; filename: string };
   redisUrl: string | undefined;
+  /** REDIS_SENTINELS: reach Redis through Sentinel; REDIS_URL's host is then the master group (src/config/redis.ts). */
+  redisSentinel?: RedisSentinelConfig;
   /** Key prefix for everything Stepwise stores in Redis (lets several deployments share one Redis). */
   redisPrefix: string;
   secrets: Secrets;
@@ -160,6 +167,14 @@ export interface Config {
   sms: SmsConfig;
   /** Push approval: transport and fatigue limits (src/notify/push.ts, src/factors/push/). */
   push: PushConfig;
+  /** E-mail: transport (smtp | console | off) and sender (src/config/mail.ts, src/notify/mail.ts). */
+  mail: MailConfig;
+  /** Signing-key refresh and rotation timing (KEY_REFRESH_SECONDS, KEY_ACTIVATION_DELAY_SECONDS), src/config/keys.ts. */
+  keys: KeysConfig;
+  /** Hosted pages: theme folder (STEPWISE_THEME_DIR) and extra message catalogs (STEPWISE_LOCALES_DIR), src/config/theme.ts. */
+  ui: UiConfig;
+  /** /metrics exposure and audit checkpoints (src/config/ops.ts). */
+  ops: OpsConfig;
 }
 
 export type SmsConfig =
@@ -377,6 +392,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv = process.env): Config {
     issuer,
     database: isPg ? { client: 'pg', connection: env.DATABASE_URL } : { client: 'sqlite', filename: sqliteFile },
     redisUrl: env.REDIS_URL,
+    redisSentinel: redisSentinelConfig(source, (m) => new ConfigError(m)),
     redisPrefix: env.REDIS_PREFIX,
     secrets: loadSecrets(env, dataDir),
     demo: env.STEPWISE_DEMO && env.NODE_ENV !== 'production',
@@ -399,5 +415,9 @@ export function loadConfig(raw: NodeJS.ProcessEnv = process.env): Config {
     apiScopes: env.STEPWISE_API_SCOPES ? [...new Set(env.STEPWISE_API_SCOPES.split(',').map((x) => x.trim()).filter(Boolean))] : [],
     sms: smsConfig(env),
     push: pushConfig(env),
+    mail: mailConfig(source, env.NODE_ENV, (m) => new ConfigError(m)),
+    keys: keysConfig(source, (m) => new ConfigError(m)),
+    ui: uiConfig(source),
+    ops: opsConfig(source, env.NODE_ENV, (m) => new ConfigError(m)),
   };
 }

@@ -2,6 +2,8 @@
  * Typed application errors. Every error a user or client can see is one of these codes;
  * src/http/error-handler.ts maps them to HTML pages, JSON problems and OIDC errors in one place.
  */
+import { translateErrorMessage } from '../i18n/errors.js';
+
 export const ERRORS = {
   invalid_request: { status: 400, message: 'The request was malformed.' },
   invalid_form: { status: 400, message: 'Some fields are missing or invalid.' },
@@ -28,6 +30,7 @@ export const ERRORS = {
   sms_number_rejected: { status: 400, message: 'We could not send a text message to that number. Check the number, or use another sign-in method.' },
   sms_rate_limited: { status: 429, message: 'Too many text messages are being sent right now. Wait a few minutes and try again, or use another sign-in method.' },
   sms_failed: { status: 503, message: 'Text messages cannot be sent right now. Try again later, or use another sign-in method.' },
+  mail_failed: { status: 503, message: 'E-mail cannot be sent right now. Try again later.' },
   push_pending: { status: 409, message: 'Approve the request on your phone first, then continue.' },
   push_denied: { status: 403, message: 'The request was denied on your phone. Use another method to sign in.' },
   store_unavailable: { status: 503, message: 'The service is temporarily unavailable. Try again in a moment.' },
@@ -50,8 +53,9 @@ export class AppError extends Error {
     super(detail ?? ERRORS[code].message, options);
     this.status = ERRORS[code].status;
   }
+  /** In the request's language when there is one (src/i18n/errors.ts), else the English text. */
   get publicMessage(): string {
-    return this.detail ?? ERRORS[this.code].message;
+    return translateErrorMessage(this.code, this.detail) ?? this.detail ?? ERRORS[this.code].message;
   }
 }
 

@@ -23,12 +23,19 @@ export interface EnrolledSummary {
   factors: FactorRecord[];
 }
 
+/** How few unused backup codes count as "running low" (a notice, and the sign-in page says how many are left). */
+export const BACKUP_CODES_LOW = 2;
+
+export type FactorNotify = (userId: string, event: 'factor_added' | 'backup_codes_regenerated' | 'backup_codes_low', ctx: { ip?: string; details?: Record<string, unknown> }) => void;
+
 export class FactorService {
   constructor(
     readonly registry: FactorRegistry,
     private readonly factors: FactorsRepo,
     private readonly throttle: Throttle,
     private readonly audit: AuditLog,
+    /** Security notices (c.notices.send; fire-and-forget): factor added, backup codes regenerated or running low. */
+    private readonly notify: FactorNotify = () => undefined,
   ) {}
 
   /** Active second factors of a user, and the kinds usable at sign-in (backup codes only while codes remain). */
@@ -57,17 +64,26 @@ export class FactorService {
       throw err;
     }
     await record('success', { factorId: method.factorId, amr: method.amr });
+    if (factor.info.kind === 'backup_code') {
+      const remaining = await this.registry.backup_code.remaining(ctx.userId);
+      if (remaining <= BACKUP_CODES_LOW) this.notify(ctx.userId, 'backup_codes_low', { ip: meta.ip, details: { remaining } });
+    }
     return method;
   }
 
   async startEnrollment(kind: string, ctx: FactorContext, input: FactorInput, meta: AuditMeta) {
     const factor = factorOf(this.registry, kind);
-    return this.audited(`factor.enroll.${factor.info.kind}.start`, ctx, meta, () => factor.startEnrollment(ctx, input));
+    const view = await this.audited(`factor.enroll.${factor.info.kind}.start`, ctx, meta, () => factor.startEnrollment(ctx, input));
+    // Backup codes are active as soon as they are generated (no finish step).
+    if (factor.info.kind === 'backup_code') this.notify(ctx.userId, 'backup_codes_regenerated', { ip: meta.ip });
+    return view;
   }
 
   async finishEnrollment(kind: string, ctx: FactorContext, input: FactorInput, meta: AuditMeta) {
     const factor = factorOf(this.registry, kind);
-    return this.audited(`factor.enroll.${factor.info.kind}`, ctx, meta, () => factor.finishEnrollment(ctx, input));
+    const result = await this.audited(`factor.enroll.${factor.info.kind}`, ctx, meta, () => factor.finishEnrollment(ctx, input));
+    this.notify(ctx.userId, 'factor_added', { ip: meta.ip, details: { method: factor.info.label } });
+    return result;
   }
 
   private async audited<T>(type: string, ctx: FactorContext, meta: AuditMeta, fn: () => Promise<T>): Promise<T> {

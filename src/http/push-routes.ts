@@ -64,6 +64,11 @@ export function pushDeviceRoutes(c: Container): Router {
     ctx.body = { updated: true };
   });
 
+  // Any other path or method under /push/v1 (e.g. a challenge URL without its id): a JSON 404 too, not Koa's text.
+  router.all('/{*rest}', () => {
+    throw new AppError('not_found');
+  });
+
   return router;
 }
 

@@ -10,7 +10,9 @@ const require = createRequire(import.meta.url);
 
 const ASSETS: Record<string, { file: () => string; type: string }> = {
   '/assets/stepwise.css': { file: () => resolve(publicDir, 'stepwise.css'), type: 'text/css' },
+  '/assets/admin.css': { file: () => resolve(publicDir, 'admin.css'), type: 'text/css' },
   '/assets/stepwise.js': { file: () => resolve(publicDir, 'stepwise.js'), type: 'application/javascript' },
+  '/assets/comforts.js': { file: () => resolve(publicDir, 'comforts.js'), type: 'application/javascript' },
   '/assets/simplewebauthn-browser.js': {
     // The package does not export ./package.json; resolve its main entry and walk to the UMD bundle.
     file: () => resolve(dirname(require.resolve('@simplewebauthn/browser')), '../dist/bundle/index.umd.min.js'),

@@ -23,6 +23,8 @@ export interface EnforcementGateDeps {
   authContexts: AuthContextStore;
   policy: () => RiskPolicy;
   now: () => number;
+  /** A used admin recovery removed the old factors: a new one is required first (src/recovery/enrollment.ts). */
+  recoveryEnrollment?: { required(userId: string, secondFactors: number): Promise<boolean> };
 }
 
 export class EnforcementGate {
@@ -45,7 +47,8 @@ export class EnforcementGate {
     // The grace period counts from the first sign-in under the policy, finished or not.
     if (user.firstSignInAt === null) await this.deps.users.markFirstSignIn(user.id, this.deps.now());
     const { secondFactorKinds } = await readAccountAssurance(this.deps.factorService, user.id);
-    const outcome = this.outcomeFor(user, secondFactorKinds.length);
+    const afterRecovery = (await this.deps.recoveryEnrollment?.required(user.id, secondFactorKinds.length)) ?? false;
+    const outcome: EnforcementOutcome = afterRecovery ? { kind: 'enroll_required' } : this.outcomeFor(user, secondFactorKinds.length);
     if (outcome.kind === 'none') return null;
     if (outcome.kind === 'grace' && ctx.cookies.get(MFA_NOTICE_COOKIE, { signed: true }) === this.today()) return null;
     await this.deps.authContexts.set(details.uid, { ...authCtx, enforcement: outcome.kind === 'grace' ? 'grace' : 'required' });

@@ -179,6 +179,7 @@ export function factorRoutes(deps: InteractionDeps): Router {
     const details = await loadInteraction(provider, ctx);
     const body = (ctx.request.body ?? {}) as Record<string, unknown>;
     csrf.assert(details.uid, body.csrf);
+    if (typeof body.keep_signed_in === 'boolean') await flow.keepSignedIn(details.uid, body.keep_signed_in);
     ctx.body = { redirect: await flow.passwordless(ctx, details, body) };
   });
 

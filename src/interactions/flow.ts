@@ -22,10 +22,11 @@ import { assuranceRequirement, decide, freshSince, liveMethods, ruleFor, type As
 import { readAccountAssurance, type AccountAssurance } from '../factors/assurance.js';
 import { readClientPolicy, isSensitiveRequest } from '../policy/client-policy.js';
 import type { RiskService, SessionOrigin } from '../risk/service.js';
-import { EnforcementGate } from './enforcement-gate.js';
+import { EnforcementGate, type EnforcementGateDeps } from './enforcement-gate.js';
 import type { KvStore } from '../store/kv.js';
 import { LEVEL_CHECK, type StepwiseLoginExtras } from '../oidc/policy.js';
 import { AppError } from '../errors/index.js';
+import { clientBranding } from './client-branding.js';
 
 export interface FlowDeps {
   provider: Provider;
@@ -45,7 +46,13 @@ export interface FlowDeps {
   factorService: FactorService;
   levels: LevelRule[];
   now: () => number;
+  /** Sign-ins after a used admin recovery must enroll a new factor first (src/recovery/enrollment.ts). */
+  recoveryEnrollment?: EnforcementGateDeps['recoveryEnrollment'];
 }
+
+/** A step-up: the session's own account asked again only because its level is not enough (audit `stepUp`, metrics). */
+const stepUpDetail = (details: InteractionDetails) =>
+  details.session?.accountId && details.prompt.reasons.every((r) => r === LEVEL_CHECK) ? { stepUp: true } : {};
 
 const SCOPE_LABELS: Record<string, string> = {
   openid: 'Sign you in with your Stepwise account',
@@ -64,6 +71,7 @@ export class SignInFlow {
       authContexts: deps.authContexts,
       policy: () => deps.risk.policy,
       now: deps.now,
+      recoveryEnrollment: deps.recoveryEnrollment,
     });
   }
 
@@ -82,7 +90,12 @@ export class SignInFlow {
   async clientView(details: InteractionDetails) {
     const clientId = String(details.params.client_id);
     const client = await this.deps.clients.find(clientId);
-    return { id: clientId, name: (client?.client_name as string | undefined) ?? clientId };
+    return { id: clientId, name: (client?.client_name as string | undefined) ?? clientId, ...clientBranding(client) };
+  }
+
+  /** "Keep me signed in" from the login form; unchecked makes the SSO session cookie a browser-session cookie. */
+  async keepSignedIn(uid: string, keep: boolean): Promise<void> {
+    await this.deps.kv.set(`keep:${uid}`, keep ? '1' : '0', 3600);
   }
 
   async isFirstParty(details: InteractionDetails): Promise<boolean> {
@@ -141,7 +154,7 @@ export class SignInFlow {
   async denied(ctx: Context, details: InteractionDetails, accountId: string): Promise<string> {
     await this.deps.authContexts.clear(details.uid);
     await this.deps.kv.set(`denied:${details.uid}`, accountId, 3600);
-    await this.deps.audit.record({ type: 'login.denied', outcome: 'failure', userId: accountId, clientId: String(details.params.client_id), ip: ctx.ip });
+    await this.deps.audit.record({ type: 'login.denied', outcome: 'failure', userId: accountId, clientId: String(details.params.client_id), ip: ctx.ip, details: stepUpDetail(details) });
     return `/interaction/${details.uid}/denied`;
   }
 
@@ -370,6 +383,7 @@ export class SignInFlow {
       userId: authCtx.accountId,
       clientId: String(details.params.client_id),
       ip: ctx.ip,
+      details: stepUpDetail(details),
     });
     return this.deps.provider.interactionResult(
       ctx.req,
@@ -394,7 +408,8 @@ export class SignInFlow {
       acr,
       amr: decision.amr,
       ts: this.nowSeconds(),
-      remember: true,
+      // oidc-provider: remember=false → session.transient (no Expires on the session cookie).
+      remember: (await this.deps.kv.get(`keep:${details.uid}`)) !== '0',
       stepwise: sessionCtx,
       ...extras,
     };
@@ -406,7 +421,7 @@ export class SignInFlow {
       // device's last MFA; "remember this device" marks it.
       const startedAt = Math.min(...authCtx.methods.map((m) => m.at));
       const mfa = authCtx.methods.some((m) => m.kind !== 'password' && m.at >= startedAt);
-      await this.deps.risk.completed(authCtx.accountId, observed, { mfa, rememberDevice: Boolean(authCtx.rememberDevice && mfa) });
+      await this.deps.risk.completed(authCtx.accountId, observed, { mfa, rememberDevice: Boolean(authCtx.rememberDevice && mfa), ip: ctx.ip });
     }
     await this.deps.audit.record({
       type: 'login.complete',
@@ -414,7 +429,7 @@ export class SignInFlow {
       userId: authCtx.accountId,
       clientId: String(details.params.client_id),
       ip: ctx.ip,
-      details: { acr, amr: result.login.amr, ...(extras.stepwise_lower ? { lower: true } : {}) },
+      details: { acr, amr: result.login.amr, ...(extras.stepwise_lower ? { lower: true } : {}), ...stepUpDetail(details) },
     });
     return target;
   }

@@ -46,7 +46,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   const { provider, views, csrf, flow } = deps;
   const router = new Router({ prefix: '/interaction/:uid' });
 
-  async function renderLogin(ctx: Context, details: InteractionDetails, error?: AppError, email?: string) {
+  async function renderLogin(ctx: Context, details: InteractionDetails, error?: AppError, email?: string, keepSignedIn = false) {
     if (error) ctx.status = error.status;
     ctx.type = 'html';
     ctx.body = await views.render('login', {
@@ -57,6 +57,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       passkey: true,
       email: email ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
       error: error ? { message: error.publicMessage, field: error.field } : null,
+      keepSignedIn,
     });
   }
 
@@ -85,11 +86,13 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const body = ctx.request.body as Record<string, unknown> | undefined;
     csrf.assert(details.uid, body?.csrf);
     const email = typeof body?.email === 'string' ? body.email.slice(0, 320) : '';
+    const keep = body?.keep_signed_in === '1';
+    await flow.keepSignedIn(details.uid, keep);
     try {
       const form = parseBody(loginForm, body);
       ctx.redirect(await flow.password(ctx, details, form.email, form.password));
     } catch (err) {
-      if (err instanceof AppError && err.status < 500 && err.code !== 'csrf_failed') return renderLogin(ctx, details, err, email);
+      if (err instanceof AppError && err.status < 500 && err.code !== 'csrf_failed') return renderLogin(ctx, details, err, email, keep);
       throw err;
     }
   });

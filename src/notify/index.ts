@@ -28,7 +28,9 @@ export interface Notifier {
 
 export function buildNotifier(config: Config, deps: { log?: Logger; now?: () => number; write?: (line: string) => void } = {}): Notifier {
   const sms = config.sms;
-  const outbox = sms.transport === 'console' && config.env !== 'production' ? new DevOutbox(100, deps.now) : undefined;
+  // One outbox for every console transport (SMS, e-mail), never in production.
+  const anyConsole = sms.transport === 'console' || config.mail.transport === 'console';
+  const outbox = anyConsole && config.env !== 'production' ? new DevOutbox(100, deps.now) : undefined;
   switch (sms.transport) {
     case 'twilio':
       return {

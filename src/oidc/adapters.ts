@@ -184,6 +184,13 @@ export class RedisAdapter implements Adapter {
         multi.set(this.uidKey(payload.uid), id);
         if (expiresIn) multi.expire(this.uidKey(payload.uid), expiresIn);
       }
+      if (this.name === 'Session' && payload.accountId) {
+        // Per-account index of sessions, written in the same MULTI as the session (never one without the other).
+        const accountKey = accountSessionsKey(this.prefix, payload.accountId);
+        multi.sadd(accountKey, id);
+        const ttl = await this.redis.ttl(accountKey);
+        if (expiresIn > ttl) multi.expire(accountKey, expiresIn);
+      }
       const results = await multi.exec();
       const failed = results?.find(([err]) => err);
       if (failed) throw failed[0];
@@ -218,7 +225,19 @@ export class RedisAdapter implements Adapter {
     throw new errors.InvalidGrant(replayed);
   }
   async destroy(id: string) {
-    await guardStore(() => this.redis.del(this.key(id)));
+    if (this.name !== 'Session') {
+      await guardStore(() => this.redis.del(this.key(id)));
+      return;
+    }
+    await guardStore(async () => {
+      const raw = await this.redis.hget(this.key(id), 'payload');
+      const accountId = raw ? (JSON.parse(raw) as AdapterPayload).accountId : undefined;
+      const multi = this.redis.multi().del(this.key(id));
+      if (accountId) multi.srem(accountSessionsKey(this.prefix, accountId), id);
+      const results = await multi.exec();
+      const failed = results?.find(([err]) => err);
+      if (failed) throw failed[0];
+    });
   }
   async revokeByGrantId(grantId: string) {
     await guardStore(async () => {
@@ -229,6 +248,53 @@ export class RedisAdapter implements Adapter {
       await multi.exec();
     });
   }
+}
+
+const accountSessionsKey = (prefix: string, accountId: string) => `${prefix}accountSessions:${accountId}`;
+
+/** A user's SSO sessions (oidc-provider Session payloads), read from the store the Session adapter writes to. */
+export interface SessionIndex {
+  byAccount(accountId: string): Promise<AdapterPayload[]>;
+}
+
+/**
+ * SQL: the sessions are the Session rows whose payload names the account (a scan of the Session rows; the
+ * exact match is checked after parsing). Redis: the per-account set the adapter maintains with each session,
+ * whose members are only hints — an expired member is dropped when read.
+ */
+export function sessionIndex(opts: { db: Db; redis?: Redis; prefix?: string }): SessionIndex {
+  const prefix = opts.prefix ?? 'stepwise:oidc:';
+  const live = (p: AdapterPayload | undefined, accountId: string): p is AdapterPayload =>
+    !!p && p.accountId === accountId && (p.exp === undefined || p.exp > nowSeconds());
+  if (opts.redis) {
+    const redis = opts.redis;
+    return {
+      async byAccount(accountId) {
+        const setKey = accountSessionsKey(prefix, accountId);
+        const ids = await guardStore(() => redis.smembers(setKey));
+        if (ids.length === 0) return [];
+        const raws = await guardStore(() => Promise.all(ids.map((id) => redis.hget(`${prefix}Session:${id}`, 'payload'))));
+        const found = raws.map((raw) => (raw ? (JSON.parse(raw) as AdapterPayload) : undefined));
+        const stale = ids.filter((_id, i) => !live(found[i], accountId));
+        if (stale.length > 0) await redis.srem(setKey, ...stale).catch(() => undefined);
+        return found.filter((p): p is AdapterPayload => live(p, accountId));
+      },
+    };
+  }
+  const db = opts.db;
+  return {
+    async byAccount(accountId) {
+      const needle = `"accountId":${JSON.stringify(accountId)}`.replace(/[\\%_]/g, (ch) => `\\${ch}`);
+      const rows = (await guardStore(() =>
+        db('oidc_payloads')
+          .where({ model: 'Session' })
+          .andWhereRaw("payload like ? escape '\\'", [`%${needle}%`])
+          .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', Date.now()))
+          .select('payload'),
+      )) as Array<{ payload: string }>;
+      return rows.map((r) => JSON.parse(r.payload) as AdapterPayload).filter((p) => live(p, accountId));
+    },
+  };
 }
 
 /** Read-only adapter over the clients table (oidc-provider's Client model). */

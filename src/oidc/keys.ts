@@ -1,7 +1,9 @@
 /**
  * Signing keys live in the database (private JWK encrypted at rest) so every IdP process signs with the
- * same key and serves the same JWKS. The newest active key signs; retired keys stay published for a grace
- * period so tokens signed with them still verify.
+ * same key and serves the same JWKS. A key's lifetime is two timestamps: `created_at` is when it starts
+ * signing (a rotated-in key is published first and activates later, so no RP sees an unknown kid), and
+ * `retired_at` when it stops; a retired key stays published for a grace period so tokens signed with it
+ * still verify. Running processes re-read the table (oidc/key-refresh.ts).
  */
 import { generateKeyPair as generateKeyPairCb, createHash } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -26,25 +28,68 @@ async function newRsaJwk(): Promise<PrivateJwk> {
   return { ...jwk, kid, kty: 'RSA', alg: 'RS256', use: 'sig' };
 }
 
+export interface KeySet {
+  /** For oidc-provider's `jwks`: the signing key first, then every other key still published. */
+  keys: PrivateJwk[];
+  signingKid: string;
+  /** The next time (epoch ms) a key starts or stops signing, if one is scheduled. */
+  nextChangeAt: number | null;
+}
+
+interface KeyRow {
+  kid: string;
+  jwk_enc: string;
+  created_at: number;
+  retired_at: number | null;
+}
+
 export class SigningKeys {
+  /** Decrypted keys by kid: a key never changes, and a re-encrypted row need not be opened again. */
+  private readonly opened = new Map<string, PrivateJwk>();
+
   constructor(
     private readonly db: Db,
     private readonly box: SecretBox,
   ) {}
 
-  /** Keys for oidc-provider's `jwks` option: newest active first (it signs), then recently retired ones. */
+  /** Keys for oidc-provider's `jwks` option: the one signing at `now` first, then the others still published. */
   async load(now = Date.now()): Promise<PrivateJwk[]> {
-    const rows = await guardStore(() =>
+    return (await this.current(now)).keys;
+  }
+
+  /**
+   * The published keys at `now`: active ones, ones scheduled to activate, and ones retired within the grace
+   * period. The newest key whose time has come and that is not retired signs.
+   */
+  async current(now = Date.now()): Promise<KeySet> {
+    const raw = await guardStore(() =>
       this.db('signing_keys')
         .whereNull('retired_at')
         .orWhere('retired_at', '>', now - RETIRED_KEY_GRACE_MS)
-        .orderBy('created_at', 'desc'),
+        .orderBy('created_at', 'desc')
+        .orderBy('kid'),
     );
-    const active = rows.filter((r) => r.retired_at === null);
-    const retired = rows.filter((r) => r.retired_at !== null);
-    return [...active, ...retired].map(
-      (r) => JSON.parse(this.box.decryptString(r.jwk_enc as string, jwkContext(r.kid as string))) as PrivateJwk,
-    );
+    const rows: KeyRow[] = raw.map((r) => ({ ...r, created_at: Number(r.created_at), retired_at: r.retired_at === null ? null : Number(r.retired_at) }));
+    if (rows.length === 0) return { keys: [], signingKid: '', nextChangeAt: null };
+    const active = (r: KeyRow) => r.created_at <= now && (r.retired_at === null || r.retired_at > now);
+    // Never without a signer: should no key be active (clock skew), the newest that has started, else the oldest.
+    const signing = rows.find(active) ?? rows.find((r) => r.created_at <= now) ?? rows[rows.length - 1]!;
+    const ordered = [signing, ...rows.filter((r) => r !== signing)];
+    const changes = rows.flatMap((r) => [r.created_at, r.retired_at ?? 0]).filter((t) => t > now);
+    return {
+      keys: ordered.map((r) => this.open(r)),
+      signingKid: signing.kid,
+      nextChangeAt: changes.length > 0 ? Math.min(...changes) : null,
+    };
+  }
+
+  private open(r: KeyRow): PrivateJwk {
+    let jwk = this.opened.get(r.kid);
+    if (!jwk) {
+      jwk = JSON.parse(this.box.decryptString(r.jwk_enc, jwkContext(r.kid))) as PrivateJwk;
+      this.opened.set(r.kid, jwk);
+    }
+    return jwk;
   }
 
   /**
@@ -66,16 +111,23 @@ export class SigningKeys {
     return this.load();
   }
 
-  /** Adds a new signing key and retires the previous ones (still published for a grace period). */
-  async rotate(now = Date.now()): Promise<{ kid: string; retired: string[] }> {
+  /**
+   * Adds a new signing key that activates `activateAfterMs` from now, when the current ones retire (still
+   * published for a grace period). Until then it is only published: the delay must cover one key-refresh
+   * interval of every running process, so all of them publish it before any signs with it.
+   */
+  async rotate(now = Date.now(), activateAfterMs = 0): Promise<{ kid: string; retired: string[]; activates_at: string }> {
     const jwk = await newRsaJwk();
-    const retired = await this.db.transaction(async (trx) => {
-      const old = (await trx('signing_keys').whereNull('retired_at').pluck('kid')) as string[];
-      await trx('signing_keys').whereNull('retired_at').update({ retired_at: now });
-      await trx('signing_keys').insert(this.row(jwk, now));
-      return old;
-    });
-    return { kid: jwk.kid, retired };
+    const activation = now + activateAfterMs;
+    const retired = await guardStore(() =>
+      this.db.transaction(async (trx) => {
+        const old = (await trx('signing_keys').whereNull('retired_at').pluck('kid')) as string[];
+        await trx('signing_keys').whereNull('retired_at').update({ retired_at: activation });
+        await trx('signing_keys').insert(this.row(jwk, activation));
+        return old;
+      }),
+    );
+    return { kid: jwk.kid, retired, activates_at: new Date(activation).toISOString() };
   }
 
   private row(jwk: PrivateJwk, now = Date.now()) {

@@ -8,6 +8,7 @@ import { ERRORS } from '../errors/index.js';
 import { clientPolicySchema, readClientPolicy } from '../policy/client-policy.js';
 import { discoveryLevels, type LevelRule } from '../policy/levels.js';
 import { ALLOWED_ORIGINS_PROPERTY, allowedOriginsProblem, isOriginAllowed } from './cors.js';
+import { ADMIN_SCOPES } from '../admin/scopes.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -17,6 +18,8 @@ export interface ProviderDeps {
   adapter: (name: string) => NonNullable<Configuration['adapter']> extends infer A ? (A extends (...args: never[]) => infer R ? R : never) : never;
   levels: LevelRule[];
   policy?: interactionPolicy.Prompt[];
+  /** Languages of the hosted pages (discovery ui_locales_supported; src/i18n/). */
+  uiLocales?: string[];
 }
 
 /**
@@ -38,7 +41,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     jwks: { keys: deps.jwks as never },
     acrValues: deps.levels.map((l) => l.acr),
     // Each level's max age, so resource servers (stepwise/rs) can tell when an acr no longer holds.
-    discovery: { stepwise_acr_levels: discoveryLevels(deps.levels) },
+    discovery: { stepwise_acr_levels: discoveryLevels(deps.levels), ...(deps.uiLocales ? { ui_locales_supported: deps.uiLocales } : {}) },
     responseTypes: ['code'],
     claims: {
       // acr, amr and auth_time are requested implicitly by `openid`, so every ID token carries them.
@@ -52,7 +55,9 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     // API scopes (STEPWISE_API_SCOPES) are accepted too; without them oidc-provider drops a request's
     // non-OIDC scopes before any check sees them, so a client's sensitive_scopes could never match.
-    scopes: ['openid', 'offline_access', 'email', 'profile', ...config.apiScopes],
+    // The admin API's scopes are listed so the token endpoint enforces a service client's registered `scope`
+    // allow-list for them (src/admin/scopes.ts); the admin API checks the client's registration again.
+    scopes: ['openid', 'offline_access', 'email', 'profile', ...config.apiScopes, ...ADMIN_SCOPES],
     extraClientMetadata: {
       properties: CLIENT_EXTRA_PROPERTIES,
       validator(_ctx, key, value) {
@@ -70,6 +75,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     features: {
       devInteractions: { enabled: false },
+      // Machine clients (admin API service clients, `clients create --service`) get tokens without a user.
+      clientCredentials: { enabled: true },
       // Sender-constrained tokens (RFC 9449); clients with `dpop_bound_access_tokens` must present proofs.
       dPoP: { enabled: true },
       claimsParameter: { enabled: true },
@@ -169,7 +176,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       return {
         accountId: user.id,
         async claims() {
-          return { sub: user.id, email: user.email, email_verified: false, ...(user.name ? { name: user.name } : {}) };
+          return { sub: user.id, email: user.email, email_verified: user.emailVerified, ...(user.name ? { name: user.name } : {}) };
         },
       };
     },

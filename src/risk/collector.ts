@@ -160,10 +160,15 @@ export class RiskCollector {
     return { signals, observed: { deviceHash: hash, uaFamily: uaFamily(request.userAgent), network, geo } };
   }
 
-  /** A sign-in completed: this device, network and place are now known for the user. */
-  async record(userId: string, observed: Observed, nowMs: number, opts: { mfa: boolean; rememberDays: number }): Promise<void> {
+  /**
+   * A sign-in completed: this device, network and place are now known for the user. `newDevice`: a device
+   * record was created for a user who already had others (the first device of an account is not "new").
+   */
+  async record(userId: string, observed: Observed, nowMs: number, opts: { mfa: boolean; rememberDays: number }): Promise<{ newDevice: boolean }> {
     const { devices, signIns } = this.deps;
+    let newDevice = false;
     if (observed.deviceHash) {
+      newDevice = !(await devices.find(userId, observed.deviceHash)) && (await devices.listByUser(userId)).length > 0;
       await devices.touch(userId, observed.deviceHash, observed.uaFamily, nowMs, opts.mfa ? nowMs : null);
       if (opts.rememberDays > 0) await devices.remember(userId, observed.deviceHash, nowMs + opts.rememberDays * 86_400_000);
     }
@@ -177,6 +182,7 @@ export class RiskCollector {
       longitude: observed.geo?.longitude ?? null,
       deviceHash: observed.deviceHash,
     });
+    return { newDevice };
   }
 
   /** A wrong password for `email` from `ip` (velocity signals). */

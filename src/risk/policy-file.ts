@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { ConfigError } from '../config/index.js';
 import { PROJECT_ROOT } from '../paths.js';
 import type { RiskAction, RiskPolicy, SignalName } from './types.js';
+import { SECOND_APPROVAL_ACTIONS } from '../admin/approval-kinds.js';
 
 /**
  * The shipped policy, used when STEPWISE_POLICY_FILE is unset. Resolved from the package root (where
@@ -186,9 +187,14 @@ const fileSchema = z
     recovery: z
       .object({
         backup_codes: int(5, 20, 10),
-        admin_recovery: z.enum(['verify_with_id', 'disabled']).default('verify_with_id'),
+        // `disabled`: the earlier spelling of `off`.
+        admin_recovery: z.enum(['verify_with_id', 'off', 'disabled']).default('verify_with_id'),
         recovery_timeout: duration(MINUTE, 30 * DAY, DAY),
       })
+      .strict()
+      .prefault({}),
+    admin: z
+      .object({ second_approval: z.array(z.enum(SECOND_APPROVAL_ACTIONS)).max(SECOND_APPROVAL_ACTIONS.length).default([]) })
       .strict()
       .prefault({}),
   })
@@ -224,6 +230,7 @@ function toPolicy(f: PolicyFile): RiskPolicy {
       adminRecovery: f.recovery.admin_recovery,
       recoveryTimeoutSeconds: f.recovery.recovery_timeout,
     },
+    admin: { secondApproval: [...new Set(f.admin.second_approval)] },
   };
 }
 

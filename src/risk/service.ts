@@ -20,6 +20,8 @@ export interface RiskServiceDeps {
   knownBrowsers: KnownBrowsers;
   audit: AuditLog;
   now: () => number;
+  /** A sign-in from a device the account had not used, when it had used others (security notice). */
+  onNewDevice?: (userId: string, info: { ip?: string; device: string }) => void;
 }
 
 export interface Assessment {
@@ -78,9 +80,10 @@ export class RiskService {
   }
 
   /** A sign-in completed from `observed`: device, network and place become known; the grace period starts. */
-  async completed(userId: string, observed: Observed, opts: { mfa: boolean; rememberDevice: boolean }): Promise<void> {
+  async completed(userId: string, observed: Observed, opts: { mfa: boolean; rememberDevice: boolean; ip?: string }): Promise<void> {
     const nowMs = this.deps.now();
-    await this.deps.collector.record(userId, observed, nowMs, { mfa: opts.mfa, rememberDays: opts.rememberDevice ? this.policy.rememberedDeviceDays : 0 });
+    const { newDevice } = await this.deps.collector.record(userId, observed, nowMs, { mfa: opts.mfa, rememberDays: opts.rememberDevice ? this.policy.rememberedDeviceDays : 0 });
+    if (newDevice) this.deps.onNewDevice?.(userId, { ip: opts.ip, device: observed.uaFamily });
     await this.deps.users.markFirstSignIn(userId, nowMs);
   }
 

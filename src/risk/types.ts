@@ -3,6 +3,7 @@
  * I/O), and the decision the pure scorer returns. The decision becomes one demand of the one assurance rule
  * (policy/requirement.ts): it may ask for a second factor or deny, never raise a level by itself.
  */
+import type { SecondApprovalAction } from '../admin/approval-kinds.js';
 
 /** What a signal does when it fires. `ignore`: scored, never prompts by itself. */
 export type RiskAction = 'ignore' | 'prompt_mfa' | 'require_mfa' | 'deny';
@@ -67,9 +68,12 @@ export interface RiskPolicy {
   };
   recovery: {
     backupCodes: number;
-    adminRecovery: 'verify_with_id' | 'disabled';
+    /** `off` (or its earlier spelling `disabled`): no admin recovery can be started (src/recovery/). */
+    adminRecovery: 'verify_with_id' | 'off' | 'disabled';
     recoveryTimeoutSeconds: number;
   };
+  /** Admin actions that need a second admin's approval (four eyes, src/admin/pending.ts); absent = none. */
+  admin?: { secondApproval: SecondApprovalAction[] };
 }
 
 /** A yes/no signal that may be impossible to tell (no GeoIP database, first sign-in ever). */

@@ -167,6 +167,14 @@ export class SecretBox {
     return this.all.map((k) => `${k.id}.${k.mac(value, purpose)}`);
   }
 
+  /**
+   * A 32-byte subkey for a purpose used outside this box (e.g. the audit checkpoint signing seed), under
+   * every configured key, current first; HKDF domain separation keeps it apart from the box's own keys.
+   */
+  derivedKeys(purpose: string): Buffer[] {
+    return this.all.map((k) => hkdf(k.raw, `stepwise derived ${purpose}`));
+  }
+
   /** Pre-HKDF MACs of `value` under every configured key (what lookups stored before v2 hold). */
   legacyMacCandidates(value: string, purpose: string): string[] {
     return this.all.map((k) => k.legacyMac(value, purpose));

@@ -51,6 +51,8 @@ export interface StrangerDelayRule {
  *   total (SMS_MAX_PER_HOUR) per clock hour — the key carries the hour, so these durations only bound storage.
  * - smsSendGate: one send per number and previous send (the resend cooldown under racing requests).
  * - smsCodeTries: entries per SMS code; the fifth wrong one kills the code.
+ * - passwordResetIp / passwordResetAddress: "forgot password" requests per client IP and per e-mail address
+ *   (counted whether or not the address exists, so the limit says nothing about it).
  */
 export function defaultRules(maxFailures: number, opts: { smsPerHour?: number } = {}) {
   return {
@@ -67,6 +69,10 @@ export function defaultRules(maxFailures: number, opts: { smsPerHour?: number } 
       smsGlobal: { name: 'sms_global', points: opts.smsPerHour ?? 1000, durationSeconds: 2 * 3600, blockSeconds: 0 },
       smsSendGate: { name: 'sms_send_gate', points: 1, durationSeconds: 120, blockSeconds: 0 },
       smsCodeTries: { name: 'sms_code_tries', points: 5, durationSeconds: 900, blockSeconds: 0 },
+      passwordResetIp: { name: 'password_reset_ip', points: 20, durationSeconds: 3600, blockSeconds: 0 },
+      passwordResetAddress: { name: 'password_reset_address', points: 3, durationSeconds: 3600, blockSeconds: 0 },
+      // Verification / e-mail-change mails per account (/account resend and change).
+      verifyEmailAccount: { name: 'verify_email_account', points: 5, durationSeconds: 3600, blockSeconds: 0 },
     } satisfies Record<string, ThrottleRule>,
     strangerDelay: { freeFailures: 5, baseSeconds: 1, maxSeconds: 900 } satisfies StrangerDelayRule,
   };

@@ -1,8 +1,15 @@
 import { Redis } from 'ioredis';
+import type { RedisSentinelConfig } from '../config/redis.js';
 
-/** One ioredis client; commands fail fast while disconnected instead of queueing forever. */
-export function createRedis(url: string): Redis {
+/**
+ * One ioredis client; commands fail fast while disconnected instead of queueing forever. With `sentinel`,
+ * ioredis finds the primary through the Sentinels. A write refused with READONLY means the node was demoted
+ * by a failover: reconnect (to the new primary) and resend.
+ */
+export function createRedis(url: string, sentinel?: RedisSentinelConfig): Redis {
   const redis = new Redis(url, {
+    ...(sentinel ? { sentinels: sentinel.sentinels, name: sentinel.name, sentinelPassword: sentinel.sentinelPassword } : {}),
+    reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
     maxRetriesPerRequest: 1,
     enableOfflineQueue: true,
     connectTimeout: 3000,

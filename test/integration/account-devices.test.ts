@@ -160,7 +160,9 @@ describe.each(storeMatrix)('remembered devices on /account on $name', (kind) => 
     const texts = testId(account.body, 'activity-text');
     expect(testId(account.body, 'activity-row').length).toBe(texts.length);
     expect(texts.some((t) => t.startsWith('Sign-in from a new device'))).toBe(true);
-    expect(texts).toContain('Signed in (loa2)');
+    // Issue 13: a sign-in names its methods, with the browser, IP and time next to it.
+    expect(texts).toContain('Signed in with password and authenticator app');
+    expect(testId(account.body, 'activity-detail')[texts.indexOf('Signed in with password and authenticator app')]).toMatch(/ · (::ffff:)?127\.0\.0\.1 · (now|this minute|\d+ minutes? ago)$/);
     expect(texts.some((t) => /^[a-z_]+(\.[a-z_]+)+$/.test(t))).toBe(false);
     expect(account.body).not.toContain('risk.decision');
     expect(account.body).not.toContain('login.complete');

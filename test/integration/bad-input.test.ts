@@ -102,8 +102,11 @@ describe.each(storeMatrix)('bad input on $name', (kind) => {
     const auth = await new FakeBrowser(srv.url).request((await authRequest(rp)).url);
     expect(auth.status).toBe(503);
     noStack(auth);
-    const health = await fetch(`${srv.url}/healthz`);
-    expect(health.status).toBe(503);
+    // Readiness names the outage; liveness stays up (the process is fine, the stores are not).
+    const ready = await fetch(`${srv.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(((await ready.json()) as { down: string[] }).down).toContain('database');
+    expect((await fetch(`${srv.url}/healthz`)).status).toBe(200);
     void pool;
     // Bring the database back to check that nothing was half-written during the outage.
     db.initialize();

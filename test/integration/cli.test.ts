@@ -48,7 +48,7 @@ describe.each(storeMatrix)('stepwise CLI on $name', (kind) => {
     } finally {
       await db.destroy();
     }
-    expect(await cli(['audit', 'verify'])).toEqual({ intact: true, firstBrokenEvent: null });
+    expect(await cli(['audit', 'verify'])).toMatchObject({ intact: true, firstBrokenEvent: null });
   });
 
   it('rejects bad input with precise errors', async () => {

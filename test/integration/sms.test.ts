@@ -61,7 +61,8 @@ describe.each(storeMatrix)('SMS codes over Twilio on $name', (kind) => {
     fake = await startFakeTwilio();
     srv = await startTestServer(
       kind,
-      { SMS_TRANSPORT: 'twilio', TWILIO_ACCOUNT_SID: TEST_ACCOUNT_SID, TWILIO_AUTH_TOKEN: TEST_AUTH_TOKEN, TWILIO_FROM: TEST_FROM, TWILIO_API_BASE: fake.url },
+      // MAIL_TRANSPORT=off: no console transport at all, so no /dev/outbox (asserted below).
+      { SMS_TRANSPORT: 'twilio', TWILIO_ACCOUNT_SID: TEST_ACCOUNT_SID, TWILIO_AUTH_TOKEN: TEST_AUTH_TOKEN, TWILIO_FROM: TEST_FROM, TWILIO_API_BASE: fake.url, MAIL_TRANSPORT: 'off' },
       { now: clock.now },
     );
     rp = await makeRp(srv);
@@ -483,7 +484,7 @@ describe.each(storeMatrix)('console SMS transport on $name', (kind) => {
     const err = await sms.startEnrollment(ctx(3), { phone: '+14155550126' }).catch((e: AppError) => e);
     expect((err as AppError).publicMessage).toMatch(/^Text messages are paused because too many were sent\. Try again in \d+ minutes/);
     expect(lines).toHaveLength(3);
-    expect(testId((await browser.request('/dev/outbox')).body, 'outbox-body')).toHaveLength(3);
+    expect(testId((await browser.request('/dev/outbox?channel=sms')).body, 'outbox-body')).toHaveLength(3);
   });
 
   it('production mode refuses the console transport', () => {

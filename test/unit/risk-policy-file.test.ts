@@ -229,7 +229,7 @@ describe('parsePolicy errors: one line naming the file, the line and the key pat
       'STEPWISE_POLICY_FILE: policy.yaml:2: risk_thresholds.step_up: must not exceed risk_thresholds.deny (50) (got 90)',
     );
     expect(errorOf('recovery:\n  admin_recovery: email\n')).toBe(
-      'STEPWISE_POLICY_FILE: policy.yaml:2: recovery.admin_recovery: expected one of verify_with_id|disabled (got "email")',
+      'STEPWISE_POLICY_FILE: policy.yaml:2: recovery.admin_recovery: expected one of verify_with_id|off|disabled (got "email")',
     );
     expect(errorOf('velocity: 5\n')).toBe('STEPWISE_POLICY_FILE: policy.yaml:1: velocity: expected a mapping (got 5)');
     expect(errorOf('- a\n')).toBe('STEPWISE_POLICY_FILE: policy.yaml:1: (root): expected a mapping (got a list)');

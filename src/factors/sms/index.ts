@@ -368,7 +368,8 @@ export class SmsFactor implements Factor {
       tries = await this.deps.throttles.codeTries.consume(record.id);
     } catch (err) {
       if (!(err instanceof ThrottledError)) throw err;
-      await this.discard(key, record.id);
+      // No discard here: the attempt that counted the last try discards a wrong code itself (below), and a
+      // right code being checked in parallel must stay for its atomic take (else no parallel submit wins).
       throw dead();
     }
     const expected = hashSmsCode((v, p) => this.deps.box.mac(v, p), record.id, record.factorId, code);

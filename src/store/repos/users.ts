@@ -15,6 +15,8 @@ export interface User {
   serviceAccount: boolean;
   /** First completed sign-in (epoch ms): the enforcement grace period counts from it. */
   firstSignInAt: number | null;
+  /** The address was confirmed with a verification link (the `email_verified` claim). */
+  emailVerified: boolean;
 }
 
 const toUser = (row: Record<string, unknown>): User => ({
@@ -27,6 +29,7 @@ const toUser = (row: Record<string, unknown>): User => ({
   tokensValidAfter: Number(row.tokens_valid_after ?? 0),
   serviceAccount: Boolean(row.service_account),
   firstSignInAt: row.first_sign_in_at === null || row.first_sign_in_at === undefined ? null : Number(row.first_sign_in_at),
+  emailVerified: Boolean(row.email_verified),
 });
 
 export function normaliseEmail(email: string): string {
@@ -56,12 +59,40 @@ export class UsersRepo {
     await guardStore(() => this.db('users').where({ id }).whereNull('first_sign_in_at').update({ first_sign_in_at: nowMs }));
   }
 
+  /** Marks `email` verified, only while it is still the user's address (a stale link changes nothing). */
+  async markEmailVerified(id: string, email: string, nowMs: number): Promise<boolean> {
+    const n = await guardStore(() => this.db('users').where({ id, email: normaliseEmail(email) }).update({ email_verified: true, updated_at: nowMs }));
+    return Number(n) > 0;
+  }
+
+  /** Replaces the address `from` with the verified `to`; false when `from` is no longer the user's address. */
+  async changeEmail(id: string, from: string, to: string, nowMs: number): Promise<boolean> {
+    try {
+      const n = await guardStore(() =>
+        this.db('users').where({ id, email: normaliseEmail(from) }).update({ email: normaliseEmail(to), email_verified: true, updated_at: nowMs }),
+      );
+      return Number(n) > 0;
+    } catch (err) {
+      if (/unique|duplicate/i.test((err as Error).message)) throw new AppError('conflict', 'That address is already used by another account.', 'email');
+      throw err;
+    }
+  }
+
+  async setPasswordHash(id: string, passwordHash: string, nowMs: number, trx: Db = this.db): Promise<void> {
+    await guardStore(() => trx('users').where({ id }).update({ password_hash: passwordHash, updated_at: nowMs }));
+  }
+
+  /** Deletes the user; factors, codes, devices and sign-in records go with it (ON DELETE CASCADE). */
+  async delete(id: string, trx: Db = this.db): Promise<boolean> {
+    return Number(await guardStore(() => trx('users').where({ id }).delete())) > 0;
+  }
+
   async count(): Promise<number> {
     const row = await guardStore(() => this.db('users').count<{ n: number | string }[]>({ n: '*' }).first());
     return Number(row?.n ?? 0);
   }
 
-  async create(input: { email: string; name?: string | null; passwordHash: string; serviceAccount?: boolean }): Promise<User> {
+  async create(input: { email: string; name?: string | null; passwordHash: string; serviceAccount?: boolean; emailVerified?: boolean }): Promise<User> {
     const now = Date.now();
     const row = {
       id: newId(),
@@ -70,6 +101,7 @@ export class UsersRepo {
       password_hash: input.passwordHash,
       disabled: false,
       service_account: Boolean(input.serviceAccount),
+      email_verified: Boolean(input.emailVerified),
       created_at: now,
       updated_at: now,
     };

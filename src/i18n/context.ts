@@ -1,0 +1,85 @@
+/**
+ * The language of the current request, available to every render and error message without passing it
+ * through each call site: a middleware opens an AsyncLocalStorage scope per request; the locale is
+ * decided lazily (on first use) from ui_locales, the switcher cookie and Accept-Language.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Context, Next } from 'koa';
+import type Provider from 'oidc-provider';
+import { DEFAULT_LOCALE, type I18n, type Translate } from './index.js';
+
+export const LANGUAGE_COOKIE = 'stepwise_lang';
+
+interface RequestLocale {
+  i18n: I18n;
+  ctx: Context;
+  provider: Provider | undefined;
+  locale?: string;
+}
+
+const storage = new AsyncLocalStorage<RequestLocale>();
+
+const INTERACTION_PATH = /^\/interaction\/([A-Za-z0-9_-]{1,64})(\/|$)/;
+
+/** ui_locales of this request: on /auth itself, or kept by oidc-provider in the interaction's params. */
+async function uiLocalesOf(state: RequestLocale): Promise<string | undefined> {
+  const { ctx, provider } = state;
+  const direct = ctx.query.ui_locales ?? (ctx.request as { body?: Record<string, unknown> }).body?.ui_locales;
+  if (typeof direct === 'string') return direct;
+  const m = INTERACTION_PATH.exec(ctx.path);
+  if (!m || !provider) return undefined;
+  try {
+    const interaction = await provider.Interaction.find(m[1]!);
+    const value = interaction?.params?.ui_locales;
+    return typeof value === 'string' ? value : undefined;
+  } catch {
+    return undefined; // the page itself reports a missing interaction or a store outage
+  }
+}
+
+async function decide(state: RequestLocale): Promise<string> {
+  if (state.locale) return state.locale;
+  const { ctx, i18n } = state;
+  state.locale = i18n.negotiate({
+    uiLocales: await uiLocalesOf(state),
+    cookie: ctx.cookies.get(LANGUAGE_COOKIE),
+    acceptLanguage: ctx.get('Accept-Language'),
+  });
+  return state.locale;
+}
+
+/** Decides the locale up front (one interaction read on /interaction pages), so every message agrees. */
+export function localeContext(i18n: I18n, provider?: Provider) {
+  return function withLocale(ctx: Context, next: Next) {
+    const state: RequestLocale = { i18n, ctx, provider };
+    return storage.run(state, async () => {
+      await decide(state);
+      return next();
+    });
+  };
+}
+
+/** The current request's locale (decided now if not yet), or English outside a request. */
+export async function requestLocale(): Promise<string> {
+  const state = storage.getStore();
+  return state ? decide(state) : DEFAULT_LOCALE;
+}
+
+/** What a render needs: the locale, its `t`, the translations and the current URL (for the switcher). */
+export async function requestI18n(): Promise<{ lang: string; t: Translate; i18n: I18n | undefined; url: string }> {
+  const state = storage.getStore();
+  if (!state) return { lang: DEFAULT_LOCALE, t: (k, o) => String((o as { defaultValue?: string } | undefined)?.defaultValue ?? k), i18n: undefined, url: '/' };
+  const lang = await decide(state);
+  return { lang, t: state.i18n.translator(lang), i18n: state.i18n, url: state.ctx.originalUrl };
+}
+
+/** The request's locale for error messages (AppError#publicMessage); decided when the request began. */
+export function currentLocaleSync(): { i18n: I18n; lang: string } | undefined {
+  const state = storage.getStore();
+  return state ? { i18n: state.i18n, lang: state.locale ?? DEFAULT_LOCALE } : undefined;
+}
+
+/** The Koa context of the current request (for response headers set while rendering), if any. */
+export function currentContext(): Context | undefined {
+  return storage.getStore()?.ctx;
+}

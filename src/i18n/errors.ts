@@ -1,0 +1,16 @@
+/**
+ * Error messages in the request's language: the code's message (`translation:errors.<code>`), or — for an
+ * error raised with a specific English detail — that sentence's translation (`text:<English>`), else the
+ * English detail itself (better specific than generic).
+ */
+import type { ErrorCode } from '../errors/index.js';
+import { currentLocaleSync } from './context.js';
+
+export function translateErrorMessage(code: ErrorCode, detail: string | undefined): string | undefined {
+  const current = currentLocaleSync();
+  if (!current) return undefined;
+  const { i18n, lang } = current;
+  if (detail !== undefined) return i18n.text(lang, detail);
+  const key = `errors.${code}`;
+  return i18n.exists(lang, key) || i18n.exists('en', key) ? i18n.translator(lang)(key) : undefined;
+}

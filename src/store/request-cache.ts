@@ -1,0 +1,78 @@
+/**
+ * Request-scoped read memo. One sign-in step or token request used to read the same user, client and factor
+ * list several times (policy check, flow, findAccount, grant epoch, refresh decay: 96 queries for one
+ * password sign-in, 5 for a userinfo call). Within one HTTP request, each distinct read now runs once.
+ *
+ * Why it stays correct:
+ *  - The memo lives only as long as the request (AsyncLocalStorage); nothing is shared between requests, so
+ *    no other process or later request ever sees a stale value. Outside a request (CLI, timers) nothing is
+ *    memoised.
+ *  - Any write to a memoised table during the request — through the repo or any other code, raw knex or a
+ *    transaction — clears that table's entries: every insert/update/delete knex runs is seen on the
+ *    connection's `query` event before it executes.
+ *  - Each caller gets its own copy (structuredClone), so one caller mutating a record cannot affect another.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Context, Next } from 'koa';
+import type { Db } from './db.js';
+
+type Memo = Map<string, Promise<unknown>>;
+
+const scope = new AsyncLocalStorage<Memo>();
+
+/** Koa middleware: one memo per request. Mount first. */
+export function requestScope() {
+  return (_ctx: Context, next: Next) => scope.run(new Map(), next);
+}
+
+const WRITE = /^\s*(?:insert\s+into|update|delete\s+from)\s+[`"]?(\w+)/i;
+
+/** Clears a table's memo entries whenever a write to it is about to run inside a request. */
+export function invalidateOnWrites(db: Db): void {
+  db.on('query', (q: { sql?: string }) => {
+    const memo = scope.getStore();
+    if (!memo || memo.size === 0 || typeof q.sql !== 'string') return;
+    const table = WRITE.exec(q.sql)?.[1];
+    if (table) clearTable(memo, table);
+  });
+}
+
+function clearTable(memo: Memo, table: string) {
+  const prefix = `${table}\u0000`;
+  for (const key of memo.keys()) if (key.startsWith(prefix)) memo.delete(key);
+}
+
+/**
+ * Wraps a repository: the named read methods are memoised per request (keyed by table, method and
+ * arguments); calling any other method clears the table's entries first (a write the SQL hook would see
+ * anyway, but a repo write may also touch Redis-free state such as the returned objects).
+ */
+export function memoizeReads<T extends object>(repo: T, table: string, reads: ReadonlyArray<keyof T & string>): T {
+  const readSet = new Set<string>(reads);
+  return new Proxy(repo, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof value !== 'function' || typeof prop !== 'string') return value;
+      const fn = value as (...args: unknown[]) => unknown;
+      if (!readSet.has(prop)) {
+        return (...args: unknown[]) => {
+          const memo = scope.getStore();
+          if (memo) clearTable(memo, table);
+          return fn.apply(target, args);
+        };
+      }
+      return (...args: unknown[]) => {
+        const memo = scope.getStore();
+        if (!memo) return fn.apply(target, args);
+        const key = `${table}\u0000${prop}\u0000${JSON.stringify(args)}`;
+        let hit = memo.get(key);
+        if (!hit) {
+          hit = Promise.resolve(fn.apply(target, args));
+          memo.set(key, hit);
+          hit.catch(() => memo.delete(key));
+        }
+        return hit.then((v) => structuredClone(v));
+      };
+    },
+  });
+}

@@ -1,0 +1,117 @@
+/**
+ * Message catalogs and locale choice (issue 13): English, German and French complete (a key missing in any
+ * catalog fails here), every key the views and code use exists in English, every error code has a
+ * message, and the locale order ui_locales > cookie > Accept-Language with English as the fallback.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { catalogKeys, loadCatalogs, SHIPPED_LOCALES_DIR } from '../../src/i18n/catalogs.js';
+import { I18n } from '../../src/i18n/index.js';
+import { negotiateLocale, parseAcceptLanguage } from '../../src/i18n/negotiate.js';
+import { ERRORS } from '../../src/errors/index.js';
+import { FACTOR_KINDS } from '../../src/factors/registry.js';
+import { PROJECT_ROOT } from '../../src/paths.js';
+
+const catalogs = loadCatalogs();
+const PLURAL = /_(zero|one|two|few|many|other)$/;
+const baseKeys = (lang: string) => new Set(catalogKeys(catalogs[lang]!).map((k) => k.replace(PLURAL, '')));
+
+function files(dir: string, ext: RegExp): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? files(p, ext) : ext.test(f) ? [p] : [];
+  });
+}
+
+describe('catalogs', () => {
+  test('ships English, German and French', () => {
+    expect(Object.keys(catalogs).sort()).toEqual(expect.arrayContaining(['de', 'en', 'fr']));
+    expect(SHIPPED_LOCALES_DIR).toBe(resolve(PROJECT_ROOT, 'locales'));
+  });
+
+  test.each(Object.keys(catalogs).filter((l) => l !== 'en'))('%s has exactly the English keys', (lang) => {
+    const en = baseKeys('en');
+    const other = baseKeys(lang);
+    expect([...en].filter((k) => !other.has(k)), `missing in ${lang}`).toEqual([]);
+    expect([...other].filter((k) => !en.has(k)), `only in ${lang}`).toEqual([]);
+  });
+
+  test('plural keys carry every form the language needs', () => {
+    for (const [lang, catalog] of Object.entries(catalogs)) {
+      const keys = catalogKeys(catalog);
+      // i18next falls back to _other for a missing form; one and other must exist where the language has them.
+      const forms = new Intl.PluralRules(lang).resolvedOptions().pluralCategories.filter((f) => f === 'one' || f === 'other');
+      for (const k of keys.filter((x) => PLURAL.test(x))) {
+        for (const form of forms) expect(keys, `${lang} ${k}`).toContain(k.replace(PLURAL, `_${form}`));
+      }
+    }
+  });
+
+  test('every t() key used in views and code exists in English', () => {
+    const en = baseKeys('en');
+    const used = new Set<string>();
+    const sources = [...files(resolve(PROJECT_ROOT, 'views'), /\.ejs$/), ...files(resolve(PROJECT_ROOT, 'src'), /\.ts$/)];
+    for (const file of sources) {
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/\bt\('([a-zA-Z][\w-]*(?:\.[\w-]+)+)'/g)) used.add(m[1]!);
+      for (const m of text.matchAll(/\b(?:intro|prompt): '([a-zA-Z]+\.[\w.]+)'/g)) used.add(m[1]!);
+    }
+    expect(used.size).toBeGreaterThan(100);
+    const missing = [...used].filter((k) => !en.has(`translation:${k}`));
+    expect(missing).toEqual([]);
+    // Keys built at render time: factor labels and scope labels.
+    for (const kind of [...FACTOR_KINDS, 'password']) expect(en.has(`translation:factor.${kind}`), kind).toBe(true);
+    for (const scope of ['openid', 'email', 'profile', 'offline_access']) expect(en.has(`translation:consent.scope.${scope}`)).toBe(true);
+  });
+
+  test('every error code has a message in every language, and the English one matches src/errors', () => {
+    const en = catalogs.en!.translation as { errors: Record<string, string> };
+    for (const [code, { message }] of Object.entries(ERRORS)) {
+      expect(en.errors[code], code).toBe(message);
+      for (const lang of Object.keys(catalogs)) expect(baseKeys(lang).has(`translation:errors.${code}`), `${lang} errors.${code}`).toBe(true);
+    }
+  });
+
+  test('page titles passed by code are in the text catalog', () => {
+    const en = new Set(Object.keys(catalogs.en!.text as Record<string, string>));
+    const titles = new Set<string>();
+    for (const file of files(resolve(PROJECT_ROOT, 'src'), /\.ts$/)) {
+      for (const m of readFileSync(file, 'utf8').matchAll(/\btitle: '([^']+)'/g)) titles.add(m[1]!);
+    }
+    const hosted = [...titles].filter((t) => !/^(Development outbox|Demo application|Stepwise)$/.test(t) && !/admin/i.test(t));
+    expect(hosted.filter((t) => !en.has(t))).toEqual([]);
+  });
+});
+
+describe('translation', () => {
+  const i18n = new I18n(catalogs);
+
+  test('interpolation is not escaped (EJS escapes) and plurals follow the language', () => {
+    expect(i18n.translator('en')('denied.return', { name: '<b>&' })).toBe('Return to <b>&');
+    expect(i18n.translator('de')('factors.rememberDevice', { count: 1 })).toBe('Dieses Gerät 1 Tag lang merken');
+    expect(i18n.translator('de')('factors.rememberDevice', { count: 30 })).toBe('Dieses Gerät 30 Tage lang merken');
+    expect(i18n.translator('fr')('factors.rememberDevice', { count: 2 })).toMatch(/2 jours$/);
+  });
+
+  test('unknown locales and missing keys fall back to English', () => {
+    expect(i18n.resolve('xx')).toBe('en');
+    expect(i18n.translator('xx-YY')('login.heading')).toBe('Sign in');
+    expect(i18n.text('de', 'A sentence nobody translated.')).toBe('A sentence nobody translated.');
+    expect(i18n.text('de', 'Sign in')).toBe('Anmelden');
+  });
+});
+
+describe('negotiateLocale', () => {
+  const supported = ['en', 'de', 'fr'];
+  test('ui_locales first (first supported tag), then the cookie, then Accept-Language', () => {
+    expect(negotiateLocale({ uiLocales: 'es fr-CA de', cookie: 'de', acceptLanguage: 'de' }, supported)).toBe('fr');
+    expect(negotiateLocale({ uiLocales: 'es', cookie: 'de', acceptLanguage: 'fr' }, supported)).toBe('de');
+    expect(negotiateLocale({ cookie: 'nope', acceptLanguage: 'es;q=1, fr;q=0.8, de;q=0.9' }, supported)).toBe('de');
+    expect(negotiateLocale({ acceptLanguage: '*, es' }, supported)).toBe('en');
+    expect(negotiateLocale({ uiLocales: '../../etc <script>', acceptLanguage: 'de;q=0, fr;q=0' }, supported)).toBe('en');
+  });
+  test('parseAcceptLanguage orders by q, keeps ties stable, drops q=0 and *', () => {
+    expect(parseAcceptLanguage('fr;q=0.5, de, en-GB;q=0.5, *;q=0.1, it;q=0')).toEqual(['de', 'fr', 'en-GB']);
+  });
+});
