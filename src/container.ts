@@ -54,7 +54,7 @@ import { ensureAdminClient } from './admin/console/session.js';
 import { OneTimeLinks } from './security/one-time-link.js';
 import { invalidateOnWrites, memoizeReads } from './store/request-cache.js';
 import { RecoveryEnrollment } from './recovery/enrollment.js';
-import { UserSessions, withLastSeen } from './oidc/user-sessions.js';
+import { UserSessions, withSessionGuard } from './oidc/user-sessions.js';
 import { sessionIndex } from './oidc/adapters.js';
 import { startKeyRefresh, type KeyRefresh } from './oidc/key-refresh.js';
 
@@ -200,7 +200,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
         prefix: `${config.redisPrefix}oidc:`,
         decorate: (name, adapter) => {
           if (name === 'Grant') return withGrantEpoch(adapter, { users, now });
-          if (name === 'Session') return withLastSeen(adapter, now);
+          if (name === 'Session') return withSessionGuard(adapter, { now, kv });
           if (name === 'RefreshToken') return withRefreshDecay(adapter, { events, clients, levels, accounts, now });
           return adapter;
         },

@@ -8,6 +8,7 @@ import type { Container } from './container.js';
 import { AppError } from './errors/index.js';
 import type { Config } from './config/index.js';
 import { createClient, createUser } from './admin/service.js';
+import { INTERNAL_CLIENT_IDS } from './admin/console/session.js';
 
 export const DEMO = {
   email: 'demo@stepwise.test',
@@ -43,8 +44,8 @@ export function demoRoutesAllowed(config: Pick<Config, 'demo' | 'issuer'>): bool
 
 export async function seedDemo(c: Container): Promise<string | null> {
   if (!demoAllowed(c.config)) return null;
-  // Only on an empty database (the internal account client does not count).
-  if ((await c.users.count()) > 0 || (await c.clients.count()) > 1) return null;
+  // Only on an empty database (the internal clients — account pages, admin console — do not count).
+  if ((await c.users.count()) > 0 || (await c.clients.count()) > INTERNAL_CLIENT_IDS.size) return null;
   try {
     return await createDemoData(c);
   } catch (err) {

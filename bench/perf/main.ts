@@ -141,7 +141,9 @@ async function startStepwise(env: Record<string, string>, users: { password: Ben
     PORT: String(port),
     HOST: '127.0.0.1',
     ISSUER: base,
-    NODE_ENV: 'development',
+    // As deployed: templates compiled once (development recompiles every view on every render). Production
+    // mode itself needs an https issuer; `test` is production-like for everything the bench touches.
+    NODE_ENV: 'test',
     LOG_LEVEL: 'warn',
     STEPWISE_DEMO: 'false',
     STEPWISE_COOKIE_KEYS: randomBytes(32).toString('base64url'),

@@ -64,11 +64,6 @@ class BackgroundQueue {
     this.running.add(p);
     return true;
   }
-
-  /** Waits for every queued job (tests, shutdown). */
-  async idle(): Promise<void> {
-    while (this.running.size > 0) await Promise.all([...this.running]);
-  }
 }
 
 export class PasswordResets {
@@ -158,11 +153,6 @@ export class PasswordResets {
     await c.audit.record({ type: 'password.reset', outcome: 'success', userId: before.id, ip, details: { sessionsEnded: ended } });
     await c.notices.send(before.id, 'password_reset', { ip, at: now });
     return { userId: before.id, returnTo: safeReturn(grant.data.returnTo) };
-  }
-
-  /** Waits for queued requests (tests). */
-  idle(): Promise<void> {
-    return this.queue.idle();
   }
 }
 

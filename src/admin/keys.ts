@@ -1,6 +1,7 @@
 /**
  * Signing keys: list (public metadata only, never key material) and rotate. Rotation itself is
- * SigningKeys#rotate (src/oidc/keys.ts); running processes pick the new key up from the table.
+ * SigningKeys#rotate (src/oidc/keys.ts); running processes pick the new key up from the table
+ * (src/oidc/key-refresh.ts).
  */
 import { guardStore } from '../errors/index.js';
 import { auditAdmin, type Actor, type AdminContext } from './types.js';
@@ -27,8 +28,14 @@ export async function listKeys(c: AdminContext): Promise<KeyView[]> {
   });
 }
 
-export async function rotateKeys(c: AdminContext, actor: Actor): Promise<Record<string, unknown>> {
-  const result = await c.keys.rotate(c.now());
+/**
+ * A new key, published now and signing from `activates_at` (config keys.activationDelaySeconds: every
+ * running process publishes it first, within its key-refresh interval); the current keys retire then.
+ */
+export async function rotateKeys(c: AdminContext, actor: Actor): Promise<{ kid: string; retired: string[]; activates_at: string }> {
+  const result = await c.keys.rotate(c.now(), c.config.keys.activationDelaySeconds * 1000);
   await auditAdmin(c, actor, { type: 'keys.rotated', details: { ...result } });
-  return { ...result };
+  // This process publishes it at once; the others on their next refresh.
+  await c.keyRefresh.refresh().catch((err: unknown) => c.log.warn({ err }, 'key refresh after rotation failed'));
+  return result;
 }

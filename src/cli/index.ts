@@ -18,6 +18,8 @@ import { setAdminRole } from '../admin/console/roles.js';
 import { assertCheckDays, checkPolicy, explainSignIn, loadCandidatePolicy } from '../risk/cli-service.js';
 import { DEVICE_USAGE, runDeviceCommand } from '../factors/push/device-client.js';
 import { RECOVERY_USAGE, runRecoveryCommand } from '../recovery/cli.js';
+import { ADMIN_USAGE, runAdminCommand } from '../admin/cli.js';
+import { rotateKeys } from '../admin/keys.js';
 
 const USAGE = `usage:
   stepwise migrate
@@ -35,6 +37,7 @@ ${AUDIT_USAGE}
                           [--scope "openid payments:write" --client CLIENT_ID]   (what a sign-in would get now; changes nothing)
   stepwise policy check FILE [--days 30]                (validate a policy file, replay recent sign-in decisions; exit 2 if invalid)
 ${RECOVERY_USAGE}
+${ADMIN_USAGE}
 ${DEVICE_USAGE}`;
 
 export class UsageError extends Error {}
@@ -73,6 +76,12 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<void> 
     }
   };
   const [noun, verb, ...rest] = argv;
+  // Admin verbs (users, clients, approvals, keys list, audit search|export): the admin service layer.
+  const admin = await runAdminCommand(noun, verb, rest, { withContainer, readStdin, write: io.write, usage: (m) => new UsageError(m) });
+  if (admin.handled) {
+    if (admin.output !== undefined) out(admin.output);
+    return;
+  }
   if (noun === 'device') {
     // The reference push device (acts like the phone app): no server configuration, only HTTP to the issuer.
     out(await runDeviceCommand(verb, rest, io.env));
@@ -157,8 +166,7 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<void> 
   }
   if (noun === 'keys' && verb === 'rotate') {
     await withContainer(async (c) => {
-      const result = await c.keys.rotate(Date.now(), c.config.keys.activationDelaySeconds * 1000);
-      await c.audit.record({ type: 'keys.rotated', outcome: 'success', details: result });
+      const result = await rotateKeys(c, { id: 'cli' });
       out({ ...result, note: 'running IdP processes publish the new key within KEY_REFRESH_SECONDS and sign with it from activates_at; retired keys stay in JWKS for 24h' });
     });
     return;

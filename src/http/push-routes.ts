@@ -65,7 +65,7 @@ export function pushDeviceRoutes(c: Container): Router {
   });
 
   // Any other path or method under /push/v1 (e.g. a challenge URL without its id): a JSON 404 too, not Koa's text.
-  router.all('/{*rest}', () => {
+  router.all(['/', '/{*rest}'], () => {
     throw new AppError('not_found');
   });
 

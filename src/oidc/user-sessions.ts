@@ -36,14 +36,30 @@ interface StoredSession extends AdapterPayload {
   [SEEN]?: number;
 }
 
-/** The claim that makes one caller the ender of a session (logout tokens once) — short, so an outage midway heals. */
-const END_CLAIM_TTL_SECONDS = 120;
+/**
+ * Marks a session (by uid, which survives oidc-provider's id rotation) as being ended: the claim that makes one
+ * caller its ender (logout tokens once), and a tombstone that keeps a request still holding it from saving it
+ * back. It outlives any request (30 s timeout) and is short, so a crash midway heals by itself.
+ */
+const ENDED_TTL_SECONDS = 300;
+const endedKey = (uid: string) => `session-ended:${uid}`;
 /** Every model that can hold a token issued under a grant. */
 const GRANT_MODELS = ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest'] as const;
 
-/** Session adapter decorator: stamps each save with our clock, which the session list shows as "last seen". */
-export function withLastSeen(adapter: Adapter, now: () => number): Adapter {
-  return mapFound(adapter, async (p) => p, (p) => ({ ...p, [SEEN]: now() }) as AdapterPayload);
+/**
+ * Session adapter decorator: stamps each save with our clock (the list's "last seen"), and drops the save of a
+ * session that is being or was just ended — a request that loaded it before saves it when it finishes, which
+ * would bring it back.
+ */
+export function withSessionGuard(adapter: Adapter, deps: { now: () => number; kv: KvStore }): Adapter {
+  const stamped = mapFound(adapter, async (p) => p, (p) => ({ ...p, [SEEN]: deps.now() }) as AdapterPayload);
+  return {
+    ...stamped,
+    async upsert(id, payload, expiresIn) {
+      if (typeof payload.uid === 'string' && (await deps.kv.get(endedKey(payload.uid))) !== null) return;
+      return stamped.upsert(id, payload, expiresIn);
+    },
+  };
 }
 
 /** What oidc-provider's Client has with features.backchannelLogout (missing from its typings). */
@@ -96,14 +112,15 @@ export class UserSessions {
   /**
    * One caller wins the claim on a session, so racing enders send the RPs one logout token, not several. If
    * the store fails before the session is gone, the claim is released (or expires) and a retry finishes it.
+   * Once it is gone the claim stays until it expires, as the tombstone withSessionGuard checks.
    */
   private async end(jti: string, userId: string, reason: string): Promise<boolean> {
     const provider = this.deps.provider();
     const session = await provider.Session.find(jti);
     if (!session || session.accountId !== userId) return false;
-    const claim = `session-ending:${jti}`;
+    const claim = endedKey(session.uid);
     // A unique value: KvStore.add reports success when the stored value is ours.
-    if (!(await this.deps.kv.add(claim, randomUUID(), END_CLAIM_TTL_SECONDS))) return false;
+    if (!(await this.deps.kv.add(claim, randomUUID(), ENDED_TTL_SECONDS))) return false;
     const authorizations = Object.entries((session.authorizations ?? {}) as NonNullable<StoredSession['authorizations']>);
     try {
       for (const [, { grantId }] of authorizations) {

@@ -15,6 +15,9 @@ import type { TestServer } from './server.js';
 export const FUZZ_SCALE = Math.max(1, Number(process.env.FUZZ_RUNS) || 1);
 export const FUZZ_SEED = Number(process.env.FUZZ_SEED) || 14_2026;
 
+/** Per-test timeout for a property test, scaled with FUZZ_RUNS. */
+export const FUZZ_TIMEOUT = 60_000 * FUZZ_SCALE;
+
 /** fc.assert options: `runs` CI runs (times FUZZ_RUNS), a fixed seed; fast-check prints seed and counterexample on failure. */
 export const runs = (n: number): fc.Parameters<unknown> => ({ numRuns: Math.ceil(n * FUZZ_SCALE), seed: FUZZ_SEED, endOnFailure: true });
 

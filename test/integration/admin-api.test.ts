@@ -274,6 +274,24 @@ describe.each(storeMatrix)('admin API on $name', (kind) => {
     expectProblem(await api('POST', `/clients/${old.clientId}/secret`, { token: admin, body: { overlap_seconds: -1 } }), 400, 'invalid_form', 'overlap_seconds');
   });
 
+  it('recoveries: start (admin named), list, cancel; a second start while one is open conflicts', async () => {
+    const u = await makeUser(srv);
+    expectProblem(await api('POST', `/users/${u.id}/recoveries`, { token: admin, body: { reason: 'lost phone' } }), 400, 'invalid_form', 'evidence');
+    const started = await api('POST', `/users/${u.id}/recoveries`, { token: admin, body: { reason: 'lost phone', evidence: 'ticket SEC-1' } });
+    expect(started.status, started.text).toBe(200);
+    expectDocumented('POST', '/users/{id}/recoveries', started.json);
+    expect(started.json.result).toMatchObject({ user_id: u.id, status: 'pending', requested_by: adminCreds.clientId, evidence: 'ticket SEC-1' });
+    expectProblem(await api('POST', `/users/${u.id}/recoveries`, { token: admin, body: { reason: 'again', evidence: 'ticket SEC-2' } }), 409, 'conflict');
+    const listed = await api('GET', `/users/${u.id}/recoveries`, { token: reader });
+    expectDocumented('GET', '/users/{id}/recoveries', listed.json);
+    expect(listed.json.map((r: { id: string }) => r.id)).toEqual([started.json.result.id]);
+    const cancelled = await api('POST', `/recoveries/${started.json.result.id}/cancel`, { token: admin });
+    expectDocumented('POST', '/recoveries/{id}/cancel', cancelled.json);
+    expect(cancelled.json).toMatchObject({ status: 'cancelled', cancelled_by: adminCreds.clientId });
+    expectProblem(await api('POST', `/recoveries/${started.json.result.id}/cancel`, { token: admin }), 409, 'conflict');
+    expectProblem(await api('POST', '/recoveries/nope/cancel', { token: admin }), 404, 'not_found');
+  });
+
   it('levels, signing keys (list, rotate)', async () => {
     const levels = await api('GET', '/levels', { token: reader });
     expectDocumented('GET', '/levels', levels.json);

@@ -21,7 +21,7 @@ describe.each(storeMatrix)('admin four eyes on $name', (kind) => {
   let bobId: string;
 
   beforeAll(async () => {
-    const file = policyFile('admin:\n  second_approval: [lower_client_minimum, remove_user_factors]\n');
+    const file = policyFile('admin:\n  second_approval: [lower_client_minimum, remove_user_factors, start_recovery]\n');
     srv = await startTestServer(kind, { STEPWISE_POLICY_FILE: file });
     api = apiCaller(srv);
     const a = await adminToken(srv, 'stepwise:admin', 'alice');
@@ -87,6 +87,17 @@ describe.each(storeMatrix)('admin four eyes on $name', (kind) => {
     expect(winner.json.result.removed).toHaveLength(2);
     const removals = (await srv.container.audit.list({ userId: u.id, type: 'factor.removed' })).filter((e) => e.outcome === 'success');
     expect(removals).toHaveLength(1);
+  });
+
+  it('starting a recovery is held until a second admin approves it', async () => {
+    const u = await makeUser(srv);
+    const held = await api('POST', `/users/${u.id}/recoveries`, { token: alice, body: { reason: 'lost phone', evidence: 'ticket SEC-9' } });
+    expect(held.status, held.text).toBe(202);
+    expect(held.json.approval).toMatchObject({ kind: 'start_recovery', requested_by: aliceId });
+    expect((await api('GET', `/users/${u.id}/recoveries`, { token: bob })).json).toEqual([]);
+    const ok = await api('POST', `/approvals/${held.json.approval.id}/approve`, { token: bob });
+    expect(ok.json).toMatchObject({ status: 'executed', result: { user_id: u.id, status: 'pending', requested_by: aliceId } });
+    expect((await api('GET', `/users/${u.id}/recoveries`, { token: bob })).json).toHaveLength(1);
   });
 
   it('lowering a client minimum is held; raising it is not; rejection and staleness stop it', async () => {

@@ -11,8 +11,9 @@ import { policyFile, startTestServer, type TestServer } from '../helpers/server.
 import { FakeBrowser, hiddenField, type Page } from '../helpers/browser.js';
 import { makeRp, makeUser, type TestRp } from '../helpers/rp.js';
 import { testId } from '../helpers/account.js';
-import { fakeClock, stepUpKit, type TestUser } from '../helpers/stepup.js';
+import { fakeClock, stepUpKit, unescapeHtml, type TestUser } from '../helpers/stepup.js';
 import { setAdminRole } from '../../src/admin/console/roles.js';
+import { run, type CliIo } from '../../src/cli/index.js';
 import { createClient } from '../../src/admin/service.js';
 import { readClientPolicy } from '../../src/policy/client-policy.js';
 
@@ -133,7 +134,7 @@ describe.each(storeMatrix)('admin console on $name', (kind) => {
     const client = await newClient();
     const view = await browser.follow(`/admin/clients/${client.client_id}`);
     const csrf = hiddenField(view.body, 'csrf');
-    const etag = hiddenField(view.body, 'etag').replace(/&#34;/g, '"');
+    const etag = unescapeHtml(hiddenField(view.body, 'etag'));
     const bad: Array<[Record<string, string>, RegExp]> = [
       [{ max_age_seconds: 'soon' }, /whole number of seconds/],
       [{ min_acr: 'loa9' }, /min_acr must be one of/],
@@ -179,7 +180,7 @@ describe.each(storeMatrix)('admin console on $name', (kind) => {
     await srv.container.clients.updateMetadata(client.client_id, { stepwise_policy: { min_acr: 'loa2' } });
     const view = await ba.follow(`/admin/clients/${client.client_id}`);
     const lowered = await ba.follow(`/admin/clients/${client.client_id}/policy`, {
-      form: { csrf: hiddenField(view.body, 'csrf'), etag: hiddenField(view.body, 'etag').replace(/&#34;/g, '"'), min_acr: '' },
+      form: { csrf: hiddenField(view.body, 'csrf'), etag: unescapeHtml(hiddenField(view.body, 'etag')), min_acr: '' },
     });
     expect(testId(lowered.body, 'admin-notice')[0]).toMatch(/second admin/);
     expect((await policyOf(client.client_id)).min_acr).toBe('loa2');
@@ -262,5 +263,41 @@ describe.each(storeMatrix)('admin console on $name', (kind) => {
       expect(res.status, query).toBe(400);
       expect(testId(res.body, 'admin-error')[0], query).toMatch(message);
     }
+  });
+
+  it('grants and revokes the role with the CLI (audited); a revoked admin is refused at once', async () => {
+    const u = await user({ totp: true });
+    const cli = async (argv: string[]) => {
+      let written = '';
+      const io: CliIo = { env: { ...srv.env, LOG_LEVEL: 'silent' }, readStdin: async () => '', write: (t) => (written += t) };
+      await run(argv, io);
+      return JSON.parse(written);
+    };
+    expect(await cli(['users', 'grant-admin', u.email.toUpperCase()])).toEqual({ id: u.id, email: u.email, admin: true, changed: true });
+    expect(await cli(['users', 'grant-admin', u.email])).toMatchObject({ admin: true, changed: false });
+    await expect(cli(['users', 'grant-admin', 'nobody@example.test'])).rejects.toThrow(/no user/);
+    const { browser } = await signedIn(u);
+    expect(await cli(['users', 'revoke-admin', u.email])).toMatchObject({ admin: false, changed: true });
+    const refused = await browser.request('/admin');
+    expect(refused.status).toBe(403);
+    expect(refused.body).toContain('data-reason="not_admin"');
+    const events = await srv.container.audit.list({ userId: u.id, limit: 50 });
+    expect(events.filter((e) => e.type.startsWith('admin.role.')).map((e) => [e.type, e.details.actor])).toEqual([
+      ['admin.role.revoked', 'cli'],
+      ['admin.role.granted', 'cli'],
+    ]);
+  });
+
+  it('pages through the audit search 50 events at a time', async () => {
+    const a = await admin();
+    const { browser } = await signedIn(a);
+    for (let i = 0; i < 53; i++) await srv.container.audit.record({ type: 'test.paging_probe', outcome: 'success', userId: a.id, details: { i } });
+    const first = await browser.follow('/admin/audit?type=test.paging_probe');
+    expect(testId(first.body, 'audit-row-type')).toHaveLength(50);
+    const next = first.body.match(/href="([^"]+)" data-testid="next-page"/)?.[1]?.replace(/&amp;/g, '&');
+    expect(next).toMatch(/type=test.paging_probe&cursor=/);
+    const second = await browser.follow(next!);
+    expect(testId(second.body, 'audit-row-details').map(unescapeHtml)).toEqual(['{"i":2}', '{"i":1}', '{"i":0}']);
+    expect(second.body).not.toContain('data-testid="next-page"');
   });
 });

@@ -205,7 +205,6 @@ describe.each(storeMatrix)('anchored audit log on $name', (kind) => {
     const cp = new Checkpointer({ db, audit: live, keys, log, now: Date.now }, { everyEvents: 7, intervalMs: 0 }).start();
     await Promise.all(Array.from({ length: 40 }, (_, i) => live.record({ type: 'factor.verify.totp', outcome: i % 3 ? 'success' : 'failure', userId: `u${i}` })));
     await cp.stop();
-    expect(await db('audit_events').count({ n: '*' }).first()).toMatchObject({ n: expect.anything() });
     expect(Number((await db('audit_events').count({ n: '*' }).first())!.n)).toBe(40);
     const stream = lines.join('\n');
     const checkpoints = lines.filter((l) => JSON.parse(l).msg === 'audit.checkpoint');

@@ -3,8 +3,6 @@
  * logout token (typ logout+jwt; iss, aud, sub, sid, events) when the user signs out.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { storeMatrix } from '../helpers/stores.js';
@@ -12,26 +10,18 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import { FakeBrowser } from '../helpers/browser.js';
 import { makeUser, signIn, type TestRp } from '../helpers/rp.js';
 import { createClient } from '../../src/admin/service.js';
+import { startBackchannelReceiver, type BackchannelReceiver } from '../helpers/backchannel-rp.js';
 
 describe.each(storeMatrix)('back-channel logout on $name', (kind) => {
   let srv: TestServer;
-  let receiver: Server;
-  let received: Array<{ contentType: string | undefined; body: URLSearchParams }> = [];
+  let receiver: BackchannelReceiver;
   let rp: TestRp;
 
   beforeAll(async () => {
-    receiver = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => (body += c));
-      req.on('end', () => {
-        received.push({ contentType: req.headers['content-type'], body: new URLSearchParams(body) });
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
+    receiver = await startBackchannelReceiver();
     // The RP listens on loopback: let the IdP's outgoing requests reach it (never in production).
     srv = await startTestServer(kind, { ALLOW_PRIVATE_OUTBOUND: 'true' });
-    const uri = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/backchannel`;
+    const uri = receiver.uri;
     const c = (await createClient(srv.container, {
       redirectUris: ['http://rp.test/cb'],
       postLogoutRedirectUris: ['http://rp.test/logged-out'],
@@ -43,13 +33,14 @@ describe.each(storeMatrix)('back-channel logout on $name', (kind) => {
   });
   afterAll(async () => {
     await srv?.close();
-    await new Promise((r) => receiver?.close(r));
+    await receiver?.close();
   });
 
   it('discovery advertises it, and signing out sends the RP a verifiable logout token', async () => {
     const meta = (await (await fetch(`${srv.url}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
     expect(meta).toMatchObject({ backchannel_logout_supported: true, backchannel_logout_session_supported: true });
-    received = [];
+    const received = receiver.received;
+    received.length = 0;
     const u = await makeUser(srv);
     const browser = new FakeBrowser(srv.url);
     const { tokens } = await signIn(srv, rp, u.email, {}, browser);

@@ -14,8 +14,9 @@ import { authRequest, makeRp, makeUser, submitPassword, type TestRp } from '../h
 import { openAccount } from '../helpers/account.js';
 import { fakeClock, stepUpKit } from '../helpers/stepup.js';
 import { deviceEnv, deviceRecord, enrollPush } from '../helpers/push.js';
-import { asHeader, badEscapes, encodeForm, encodePart, formOf, jsonJunk, jsonOf, junk, paramValue, probe, runs } from '../helpers/fuzz.js';
+import { asHeader, badEscapes, encodeForm, encodePart, formOf, jsonJunk, jsonOf, junk, paramValue, probe, runs, FUZZ_TIMEOUT } from '../helpers/fuzz.js';
 
+type Stage = 'login' | 'factor' | 'consent';
 const FORM = 'application/x-www-form-urlencoded';
 const JSON_TYPE = 'application/json';
 const KINDS = ['totp', 'webauthn', 'backup_code', 'sms', 'push'];
@@ -35,12 +36,16 @@ describe.each(storeMatrix)('fuzzing the hosted forms on $name', (kind) => {
   const clock = fakeClock();
   const kit = stepUpKit(() => srv, () => rp, clock);
   let mfaEmail: string;
+  let plainEmail: string;
+  let thirdParty: TestRp;
   let otherFactorId: string;
   let otherDeviceId: string;
 
   beforeAll(async () => {
     srv = await startTestServer(kind, { TRUST_PROXY: '1' }, { now: clock.now });
     rp = await makeRp(srv);
+    thirdParty = await makeRp(srv, { firstParty: false });
+    plainEmail = (await makeUser(srv)).email;
     const u = await kit.user({ totp: true, webauthn: true });
     mfaEmail = u.email;
     // Backup codes for the same user, so every challenge kind has something to check against.
@@ -50,18 +55,19 @@ describe.each(storeMatrix)('fuzzing the hosted forms on $name', (kind) => {
   });
   afterAll(async () => srv?.close());
 
-  /** A sign-in waiting at its login page, or past the password at its second factor. */
-  async function interaction(stage: 'login' | 'factor') {
+  /** A sign-in waiting at its login page, past the password at its second factor, or at a third party's consent. */
+  async function interaction(stage: Stage) {
     const browser = new FakeBrowser(srv.url);
-    const req = await authRequest(rp, { acr_values: 'loa2', prompt: 'consent' });
+    const req = stage === 'consent' ? await authRequest(thirdParty) : await authRequest(rp, { acr_values: 'loa2', prompt: 'consent' });
     let page = await browser.follow(req.url);
     if (stage === 'factor') page = await submitPassword(browser, page, mfaEmail);
+    if (stage === 'consent') page = await submitPassword(browser, page, plainEmail);
     const uid = page.url.match(/\/interaction\/([^/?]+)/)![1]!;
     return { browser, uid, csrf: srv.container.csrf.token(uid) };
   }
 
-  it('every interaction form, with real or forged CSRF, form or JSON, at the login step and past the password', async () => {
-    const live: Partial<Record<'login' | 'factor', Awaited<ReturnType<typeof interaction>>>> = {};
+  it('every interaction form, with real or forged CSRF, form or JSON, at the login step, past the password and at consent', async () => {
+    const live: Partial<Record<Stage, Awaited<ReturnType<typeof interaction>>>> = {};
     const route = fc.oneof(
       fc.constantFrom('/login', '/consent', '/abort', '/denied', '/mfa-notice/later', '/factor/sms/send', '/webauthn/passwordless/options', '/webauthn/passwordless', '/factor/push/new'),
       kindArb.map((k) => `/factor/${k}`),
@@ -70,7 +76,7 @@ describe.each(storeMatrix)('fuzzing the hosted forms on $name', (kind) => {
     );
     const fields = { csrf: 'REAL', email: mfaEmail, password: 'a long and memorable passphrase-not', code: '123456', remember_device: '1', phone: '+14155550100', number: undefined, factorId: undefined, name: undefined, response: undefined, resend: undefined };
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom('login' as const, 'factor' as const), route, bodyFor(fields), async (stage, path, b) => {
+      fc.asyncProperty(fc.constantFrom<Stage>('login', 'factor', 'consent'), route, bodyFor(fields), async (stage, path, b) => {
         live[stage] ??= await interaction(stage);
         const it = live[stage]!;
         const body = b.body.replace(/REAL/g, it.csrf);
@@ -79,9 +85,9 @@ describe.each(storeMatrix)('fuzzing the hosted forms on $name', (kind) => {
         const location = res.headers.get('location') ?? '';
         if (res.status >= 300 && res.status < 400 && !location.startsWith(`/interaction/${it.uid}`)) delete live[stage];
       }),
-      runs(30),
+      runs(45),
     );
-  });
+  }, FUZZ_TIMEOUT);
 
   it('GET pages with junk paths, queries and cookies', async () => {
     const it = await interaction('factor');
@@ -115,7 +121,7 @@ describe.each(storeMatrix)('fuzzing the hosted forms on $name', (kind) => {
       }),
       runs(40),
     );
-  });
+  }, FUZZ_TIMEOUT);
 
   it('/account forms with and without CSRF, junk fields and other users’ ids: clean, nothing changed on rejection', async () => {
     const { email } = await makeUser(srv);
@@ -140,7 +146,7 @@ describe.each(storeMatrix)('fuzzing the hosted forms on $name', (kind) => {
       }),
       runs(40),
     );
-  });
+  }, FUZZ_TIMEOUT);
 
   it('the push device API: junk JSON, junk credentials, and a real device with junk answers', async () => {
     const { email } = await makeUser(srv);
@@ -167,7 +173,7 @@ describe.each(storeMatrix)('fuzzing the hosted forms on $name', (kind) => {
       }),
       runs(30),
     );
-  });
+  }, FUZZ_TIMEOUT);
 
   it('any JSON value as the whole body of every JSON-accepting form', async () => {
     const it = await interaction('factor');
@@ -181,5 +187,5 @@ describe.each(storeMatrix)('fuzzing the hosted forms on $name', (kind) => {
       ),
       runs(20),
     );
-  });
+  }, FUZZ_TIMEOUT);
 });

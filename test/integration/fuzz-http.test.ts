@@ -12,7 +12,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import { FakeBrowser, hiddenField } from '../helpers/browser.js';
 import { authRequest, makeRp, makeUser, type TestRp } from '../helpers/rp.js';
 import { openAccount } from '../helpers/account.js';
-import { asHeader, junk, probe, runs } from '../helpers/fuzz.js';
+import { asHeader, junk, probe, runs, FUZZ_TIMEOUT } from '../helpers/fuzz.js';
 
 const TYPES = [
   'application/x-www-form-urlencoded',
@@ -98,5 +98,5 @@ describe.each(storeMatrix)('fuzzing the HTTP layer on $name', (kind) => {
       ),
       runs(60),
     );
-  });
+  }, FUZZ_TIMEOUT);
 });

@@ -10,7 +10,7 @@ import { storeMatrix } from '../helpers/stores.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { FakeBrowser } from '../helpers/browser.js';
 import { authRequest, makeRp, makeUser, signIn, submitPassword, type TestRp } from '../helpers/rp.js';
-import { asHeader, encodeForm, expectClean, formOf, jsonJunk, junk, paramValue, probe, runs, send } from '../helpers/fuzz.js';
+import { asHeader, encodeForm, expectClean, formOf, jsonJunk, junk, paramValue, probe, runs, send, FUZZ_TIMEOUT } from '../helpers/fuzz.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
@@ -101,7 +101,7 @@ describe.each(storeMatrix)('fuzzing the OIDC endpoints on $name', (kind) => {
       }),
       runs(40),
     );
-  });
+  }, FUZZ_TIMEOUT);
 
   it('POST /auth and PAR (/request) with any parameters and any client authentication', async () => {
     await fc.assert(
@@ -116,7 +116,7 @@ describe.each(storeMatrix)('fuzzing the OIDC endpoints on $name', (kind) => {
       }),
       runs(30),
     );
-  });
+  }, FUZZ_TIMEOUT);
 
   it('POST /token: every grant type with garbage and any client authentication never spends the refresh token', async () => {
     const grant = fc.oneof(
@@ -164,7 +164,7 @@ describe.each(storeMatrix)('fuzzing the OIDC endpoints on $name', (kind) => {
       ),
       runs(60),
     );
-  });
+  }, FUZZ_TIMEOUT);
 
   it('POST /token with a real code and garbage beside it: a rejection never spends the code', async () => {
     const browser = new FakeBrowser(srv.url);
@@ -187,7 +187,7 @@ describe.each(storeMatrix)('fuzzing the OIDC endpoints on $name', (kind) => {
       ),
       runs(20),
     );
-  });
+  }, FUZZ_TIMEOUT);
 
   it('/me, introspection and revocation with garbage tokens and hints: clean, and the real access token stays active', async () => {
     const target = fc.constantFrom('/me', '/token/introspection', '/token/revocation');
@@ -211,7 +211,7 @@ describe.each(storeMatrix)('fuzzing the OIDC endpoints on $name', (kind) => {
     );
     const me = await send(srv, '/me', { headers: { authorization: `Bearer ${accessToken}` }, accept: 'application/json' });
     expect(me.status).toBe(200);
-  });
+  }, FUZZ_TIMEOUT);
 
   it('/session/end (GET and POST) and its confirmation with garbage: clean answers', async () => {
     await fc.assert(
@@ -236,5 +236,5 @@ describe.each(storeMatrix)('fuzzing the OIDC endpoints on $name', (kind) => {
       ),
       runs(30),
     );
-  });
+  }, FUZZ_TIMEOUT);
 });

@@ -11,6 +11,7 @@ import { sqliteStore, storeMatrix } from '../helpers/stores.js';
 import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
 import { authRequest, makeRp, makeUser, signIn, submitPassword, type TestRp } from '../helpers/rp.js';
 import { FakeBrowser } from '../helpers/browser.js';
+import { fakeClock, stepUpKit } from '../helpers/stepup.js';
 import { healthRoutes, type ReadinessDeps } from '../../src/http/health.js';
 import { createDb } from '../../src/store/db.js';
 import { createRedis } from '../../src/store/redis.js';
@@ -35,9 +36,10 @@ function sample(text: string, name: string, labels: Record<string, string>): num
 describe.each(storeMatrix)('operations on $name', (kind) => {
   let srv: TestServer;
   let rp: TestRp;
+  const clock = fakeClock();
 
   beforeAll(async () => {
-    srv = await startTestServer(kind, { METRICS_TOKEN: TOKEN, LOGIN_MAX_FAILURES: '2' });
+    srv = await startTestServer(kind, { METRICS_TOKEN: TOKEN, LOGIN_MAX_FAILURES: '2' }, { now: clock.now });
     rp = await makeRp(srv);
   });
   afterAll(async () => srv?.close());
@@ -117,6 +119,22 @@ describe.each(storeMatrix)('operations on $name', (kind) => {
     // Templates only: no interaction uid or other raw path reaches a label.
     expect(after).not.toMatch(/route="\/interaction\/[A-Za-z0-9_-]{10,}/);
     expect(after).toContain('stepwise_process_cpu_user_seconds_total');
+  });
+
+  it('a step-up shows by level and outcome', async () => {
+    const kit = stepUpKit(() => srv, () => rp, clock);
+    const user = await kit.user({ totp: true, webauthn: true });
+    const browser = new FakeBrowser(srv.url);
+    expect((await kit.tokensFor(browser, user)).claims.acr).toBe('loa2');
+    const before = await scrape();
+    clock.advance(60);
+    const up = await kit.tokensFor(browser, user, { acr_values: 'phr' });
+    expect(up.asked).toEqual(['webauthn']);
+    const after = await scrape();
+    const delta = (name: string, labels: Record<string, string>) => sample(after, name, labels) - sample(before, name, labels);
+    expect(delta('stepwise_step_ups_total', { level: 'phr', outcome: 'success' })).toBe(1);
+    expect(delta('stepwise_factor_verifications_total', { kind: 'webauthn', result: 'success' })).toBe(1);
+    expect(delta('stepwise_sign_ins_total', { result: 'success' })).toBe(1);
   });
 
   it('a refused grant is counted', async () => {

@@ -105,23 +105,33 @@ describe.each(storeMatrix)('password reset on $name', (kind) => {
     expect(audit.some((e) => e.outcome === 'failure' && String(e.details).includes('unknown_address'))).toBe(true);
 
     // Timing: the request does the same work either way (the lookup and SMTP run after the reply).
-    const users = await Promise.all(Array.from({ length: 6 }, () => makeUser(srv)));
+    // Each sample waits for the previous one's background work (the audit row, and the mail), so the
+    // samples measure the request alone (the test's SMTP server shares this process).
+    const users = await Promise.all(Array.from({ length: 8 }, () => makeUser(srv)));
     const times = { known: [] as number[], unknown: [] as number[] };
-    for (let i = 0; i < 6; i++) {
-      for (const [which, email] of [['known', users[i]!.email], ['unknown', `ghost${i}-${Date.now()}@example.test`]] as const) {
+    const requested = async () => Number((await srv.container.db('audit_events').where({ type: 'password.reset_requested' }).count({ n: '*' }).first())!.n);
+    for (let i = 0; i < 8; i++) {
+      const order = i % 2 === 0 ? (['known', 'unknown'] as const) : (['unknown', 'known'] as const);
+      for (const which of order) {
+        const email = which === 'known' ? users[i]!.email : `ghost${i}-${Date.now()}@example.test`;
         const browser = browserAt(srv.url, freshIp());
         const form = await browser.follow('/password/forgot');
+        const seen = await requested();
         const t0 = performance.now();
         const res = await browser.request('/password/forgot', { form: { csrf: hiddenField(form.body, 'csrf'), email } });
         times[which].push(performance.now() - t0);
         expect(res.status).toBe(200);
+        for (let n = 0; (await requested()) === seen || (which === 'known' && resetMails(email).length === 0); n++) {
+          if (n > 250) throw new Error('the background job did not finish');
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        await new Promise((r) => setTimeout(r, 30)); // the SMTP connection winds down
       }
     }
     const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
     const diff = Math.abs(median(times.known) - median(times.unknown));
     console.info(`[password-reset ${kind.name}] forgot POST median known ${median(times.known).toFixed(1)} ms, unknown ${median(times.unknown).toFixed(1)} ms`);
-    expect(diff).toBeLessThan(Math.max(15, median(times.unknown) * 0.5));
-    await waitResetMails(users[5]!.email);
+    expect(diff).toBeLessThan(Math.max(20, median(times.unknown) * 0.5));
   });
 
   it('a TOTP user is still asked for TOTP after a reset; refresh tokens, SSO sessions and remembered devices end', async () => {
@@ -192,7 +202,12 @@ describe.each(storeMatrix)('password reset on $name', (kind) => {
     expect((await browser.request(path, { form: { csrf: 'forged', password: NEW_PASSWORD, confirm: NEW_PASSWORD } })).status).toBe(403);
     expect(await passwordHash(u.id)).toBe(before);
 
-    expect((await setPassword(path)).status).toBe(200);
+    // Two parallel posts of the same link: exactly one sets the password.
+    const [f1, f2] = [await new FakeBrowser(srv.url).follow(path), await new FakeBrowser(srv.url).follow(path)];
+    const posts = await Promise.all(
+      [f1, f2].map((f) => new FakeBrowser(srv.url).request(path, { form: { csrf: hiddenField(f.body, 'csrf'), password: NEW_PASSWORD, confirm: NEW_PASSWORD } })),
+    );
+    expect(posts.map((p) => p.status).sort()).toEqual([200, 400]);
     const changed = await passwordHash(u.id);
     expect(changed).not.toBe(before);
     expect(changed).toMatch(/^\$argon2id\$/);

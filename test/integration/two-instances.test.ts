@@ -44,9 +44,9 @@ async function waitFor(probe: () => Promise<boolean>, withinMs: number): Promise
   return Date.now() - start;
 }
 
-// Keys are re-read every second here, and a rotated-in key signs 3 s after `keys rotate` (CLI environment).
+// Keys are re-read every second here, and a rotated-in key signs 4 s after `keys rotate` (CLI environment).
 const KEY_ENV = { KEY_REFRESH_SECONDS: '1' };
-const ROTATE_ENV = { KEY_REFRESH_SECONDS: '1', KEY_ACTIVATION_DELAY_SECONDS: '3' };
+const ROTATE_ENV = { KEY_REFRESH_SECONDS: '1', KEY_ACTIVATION_DELAY_SECONDS: '4' };
 
 const newUser = (r: Running) => createUser(r.container, { email: `i${Math.random().toString(36).slice(2)}@example.test`, password: PASSWORD });
 
@@ -131,17 +131,19 @@ describe.each(storeMatrix)('two instances behind a round-robin proxy on $name', 
     const rotated = JSON.parse(written) as { kid: string; retired: string[]; activates_at: string };
     expect(rotated.retired).toContain(oldKid);
     const activatesAt = Date.parse(rotated.activates_at);
-    expect(activatesAt - rotatedAt).toBeGreaterThanOrEqual(3000);
+    expect(activatesAt - rotatedAt).toBeGreaterThanOrEqual(4000);
 
     // Every instance publishes the new key within one refresh interval — before anyone signs with it.
     await waitFor(async () => (await Promise.all(live.map(kidsOf))).every((kids) => kids.includes(rotated.kid)), 2500);
     expect(Date.now()).toBeLessThan(activatesAt);
     for (const i of instances) expect(i.container.keyRefresh.signingKid()).toBe(oldKid);
+    const r0 = await oidc.refreshTokenGrant(rp.config, before.refresh_token!);
+    expect(decodeProtectedHeader(r0.id_token!).kid).toBe(oldKid); // published, not yet signing
 
     // From the activation on, both sign with it (each switches on its own timer, at the activation time).
     await waitFor(async () => instances.every((i) => i.container.keyRefresh.signingKid() === rotated.kid), activatesAt - Date.now() + 1000);
     expect(Date.now() - activatesAt).toBeLessThan(1000);
-    const r1 = await oidc.refreshTokenGrant(rp.config, before.refresh_token!);
+    const r1 = await oidc.refreshTokenGrant(rp.config, r0.refresh_token!);
     const r2 = await oidc.refreshTokenGrant(rp.config, r1.refresh_token!); // round robin: the other instance
     expect([decodeProtectedHeader(r1.id_token!).kid, decodeProtectedHeader(r2.id_token!).kid]).toEqual([rotated.kid, rotated.kid]);
 

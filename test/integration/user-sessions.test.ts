@@ -60,7 +60,11 @@ describe.each(storeMatrix)('user sessions on $name', (kind) => {
 
     const target = list.find((s) => s.clients.length === 2)!; // b's session
     expect(await sessions().endOne((await makeUser(srv)).id, target.uid, { reason: 'test' })).toBe(false); // not theirs
+    // A request that loaded the session before it ended saves it when it finishes: it must not come back.
+    const inFlight = (await srv.container.provider.Session.findByUid(target.uid))!;
     expect(await sessions().endOne(u.id, target.uid, { reason: 'test' })).toBe(true);
+    await inFlight.save(3600);
+    expect(await srv.container.provider.Session.findByUid(target.uid)).toBeUndefined();
     expect(await loggedOutSids()).toEqual([sidOf(b.tokens)]);
     const [token] = await receiver.verifiedTokens(srv.url, rp.clientId);
     expect(token).toMatchObject({ sub: u.id, events: { 'http://schemas.openid.net/event/backchannel-logout': {} } });

@@ -344,7 +344,7 @@ export const ROUTES: RouteDef[] = [
   },
   {
     method: 'post', path: '/keys/rotate', tag: 'keys', summary: 'Rotate the signing key', body: s.empty, bodyExample: {},
-    response: { status: 200, schema: s.rotatedKeys, example: { kid: 'Xc2y1fT8iR3nL0qM', retired: ['Vb1x0eS7hQ2mK9pL'] } }, errors: [400, 401, 403],
+    response: { status: 200, schema: s.rotatedKeys, example: { kid: 'Xc2y1fT8iR3nL0qM', retired: ['Vb1x0eS7hQ2mK9pL'], activates_at: '2025-12-01T00:05:00.000Z' } }, errors: [400, 401, 403],
     handler: async ({ c, actor }) => ({ body: await rotateKeys(c, actor) }),
   },
   // ---------------------------------------------------------------- audit

@@ -195,7 +195,7 @@ export const level = z
 export const signingKey = z
   .object({ kid: z.string(), alg: z.string(), created_at: epochMs, retired_at: nullableMs, status: z.enum(['signing', 'scheduled', 'retired', 'active']) })
   .strict();
-export const rotatedKeys = z.object({ kid: z.string(), retired: z.array(z.string()) }).catchall(z.unknown());
+export const rotatedKeys = z.object({ kid: z.string(), retired: z.array(z.string()), activates_at: z.string().describe('ISO 8601: when it starts signing') }).strict();
 
 export const auditEvent = z
   .object({

@@ -41,9 +41,10 @@ export function parseUtc(value: string, field: string): number | undefined {
   return ms;
 }
 
-/** Short, readable details for the table (the full event is in the API export). */
+/** Short, readable details for the table, less the actor (its own column); the full event is in the API export. */
 const detailsText = (e: AuditEventView) => {
-  const text = JSON.stringify(e.details);
+  const { actor: _shownAsBy, ...rest } = e.details;
+  const text = JSON.stringify(rest);
   return text === '{}' ? '' : text.length > 240 ? `${text.slice(0, 240)}…` : text;
 };
 

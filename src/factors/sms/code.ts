@@ -2,6 +2,8 @@
  * SMS one-time codes, the pure parts: generation (CSPRNG), the keyed hash that is stored instead of the
  * code, expiry, the resend cooldown and the clock-hour windows of the send quotas. Every time is an input.
  */
+import { translator } from '../../i18n/index.js';
+import { currentLocaleSync } from '../../i18n/context.js';
 import { randomInt } from 'node:crypto';
 
 /** A code is valid this long after it was sent. */
@@ -67,7 +69,9 @@ export function waitText(ms: number): string {
   return `in ${minutes} minute${minutes === 1 ? '' : 's'}`;
 }
 
-/** The message text. */
+/** The message text, in the language of the request that sends it (src/i18n; English outside a request). */
 export function smsBody(code: string, appName: string): string {
-  return `${code} is your ${appName} code`;
+  const current = currentLocaleSync();
+  const t = current ? current.i18n.translator(current.lang) : translator(undefined);
+  return t('sms.body', { code, product: appName });
 }
