@@ -212,7 +212,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     observeProvider(provider, metrics, log);
     const keyRefresh = await startKeyRefresh({ provider, keys, refreshSeconds: config.keys.refreshSeconds, log });
     closers.unshift(async () => keyRefresh.stop());
-    const userSessions = new UserSessions({ provider: () => provider, index: sessionIndex({ db, redis, prefix: `${config.redisPrefix}oidc:` }), kv, audit, log });
+    const userSessions = new UserSessions({ provider, index: sessionIndex({ db, redis, prefix: `${config.redisPrefix}oidc:` }), kv, audit, log });
     await ensureAccountClient(clients, config);
     await ensureAdminClient(clients, config);
     const authContexts = new AuthContextStore(kv);

@@ -12,6 +12,7 @@ import { auditAdmin, decodeCursor, encodeCursor, pageLimit, type Actor, type Adm
 import { AppError } from '../errors/index.js';
 import { guardStore } from '../errors/index.js';
 import { newId } from '../security/crypto.js';
+import { CREATED_BY_PROPERTY } from './scopes.js';
 
 /** A pending action stays approvable this long. */
 export const PENDING_TTL_MS = 7 * 24 * 3600 * 1000;
@@ -143,13 +144,42 @@ function notDecidable(p: PendingActionView, now: number): AppError {
   return new AppError('conflict', `approval ${p.id} is already ${p.status}${p.decided_by ? ` (by ${p.decided_by})` : ''}`);
 }
 
+/** The admins an identity descends from: the creators of a service client, recursively (bounded). */
+async function creators(c: AdminContext, id: string): Promise<string[]> {
+  const chain: string[] = [];
+  let current = id;
+  for (let depth = 0; depth < 10; depth++) {
+    const row = await guardStore(() => c.db('clients').where({ client_id: current }).first('metadata'));
+    const by = row ? (JSON.parse(row.metadata as string) as Record<string, unknown>)[CREATED_BY_PROPERTY] : undefined;
+    if (typeof by !== 'string' || chain.includes(by) || by === id) break;
+    chain.push(by);
+    current = by;
+  }
+  return chain;
+}
+
+/**
+ * Whether two admin identities may be one person: the same id, one created the other (directly or down a
+ * chain), or both were created by the same API client. (Identities made by the CLI or by different console
+ * users stay distinct: those operators are accountable on their own.)
+ */
+async function sameAdmin(c: AdminContext, a: string, b: string): Promise<boolean> {
+  if (a === b) return true;
+  const [upA, upB] = await Promise.all([creators(c, a), creators(c, b)]);
+  if (upA.includes(b) || upB.includes(a)) return true;
+  const shared = upA.filter((x) => upB.includes(x));
+  for (const x of shared) if (await guardStore(() => c.db('clients').where({ client_id: x }).first('client_id'))) return true;
+  return false;
+}
+
 /**
  * A second admin approves: the action runs once, as requested, and its outcome is stored. The requester
- * can never approve their own; a decided or expired action is a conflict.
+ * can never approve their own — nor through a service client they created, or one created alongside theirs
+ * by the same client; a decided or expired action is a conflict.
  */
 export async function approvePendingAction(c: AdminContext, actor: Actor, id: string): Promise<PendingActionView> {
   const pending = await getPendingAction(c, id);
-  if (pending.requested_by === actor.id) {
+  if (await sameAdmin(c, pending.requested_by, actor.id)) {
     await auditAdmin(c, actor, { type: 'admin.approval.approved', outcome: 'failure', details: { approvalId: id, kind: pending.kind, reason: 'self_approval' } });
     throw new AppError('forbidden', 'the admin who requested an action cannot approve it; another admin must');
   }

@@ -6,3 +6,9 @@
 export const ADMIN_SCOPE = 'stepwise:admin';
 export const ADMIN_READ_SCOPE = 'stepwise:admin:read';
 export const ADMIN_SCOPES = [ADMIN_SCOPE, ADMIN_READ_SCOPE] as const;
+
+/**
+ * Client metadata (stored by Stepwise, never seen by oidc-provider, which drops unknown properties): the
+ * admin that created a service client. Four eyes follows it (src/admin/pending.ts).
+ */
+export const CREATED_BY_PROPERTY = 'stepwise_created_by';

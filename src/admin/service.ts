@@ -15,7 +15,7 @@ import { AppError } from '../errors/index.js';
 import { ALLOWED_ORIGINS_PROPERTY, allowedOriginProblem } from '../oidc/cors.js';
 import type { Actor } from './types.js';
 import type { EmailVerification } from '../account/email-verification.js';
-import { ADMIN_SCOPES } from './scopes.js';
+import { ADMIN_SCOPES, CREATED_BY_PROPERTY } from './scopes.js';
 
 export interface AdminDeps {
   config: Config;
@@ -170,17 +170,17 @@ export async function createClient(deps: AdminDeps, input: CreateClientInput) {
     ...(input.dpop ? { dpop_bound_access_tokens: true } : {}),
     ...brandingMetadata(input, deps.config.env === 'production'),
   };
-  if (await deps.clients.find(clientId)) throw new AppError('conflict', `client ${clientId} already exists`);
-  await deps.clients.create(record);
-  await deps.audit.record({
-    type: 'client.created',
-    outcome: 'success',
-    clientId,
-    ip: input.actor?.ip ?? null,
-    details: { ...(input.actor ? { actor: input.actor.id } : {}), first_party: record.first_party },
-  });
+  await storeNewClient(deps, record, input.actor, { first_party: record.first_party });
   const { first_party, ...rest } = record;
   return { ...rest, first_party };
+}
+
+/** Stores a new client (409 if the id is taken) and audits it with the admin who made it. */
+async function storeNewClient(deps: AdminDeps, record: ClientRecord, actor: Actor | undefined, details: Record<string, unknown>): Promise<void> {
+  const clientId = record.client_id;
+  if (await deps.clients.find(clientId)) throw new AppError('conflict', `client ${clientId} already exists`);
+  await deps.clients.create(record);
+  await deps.audit.record({ type: 'client.created', outcome: 'success', clientId, ip: actor?.ip ?? null, details: { ...(actor ? { actor: actor.id } : {}), ...details } });
 }
 
 /** Scopes a service client may hold: the admin API's own and the configured API scopes (STEPWISE_API_SCOPES). */
@@ -210,15 +210,9 @@ export async function createServiceClient(deps: AdminDeps, input: { scopes: stri
     token_endpoint_auth_method: 'client_secret_basic',
     client_secret: randomToken(32),
     scope: scopes.join(' '),
+    // Who made this admin identity: four eyes refuses approvals between an identity and what it created.
+    ...(input.actor ? { [CREATED_BY_PROPERTY]: input.actor.id } : {}),
   };
-  if (await deps.clients.find(clientId)) throw new AppError('conflict', `client ${clientId} already exists`);
-  await deps.clients.create(record);
-  await deps.audit.record({
-    type: 'client.created',
-    outcome: 'success',
-    clientId,
-    ip: input.actor?.ip ?? null,
-    details: { ...(input.actor ? { actor: input.actor.id } : {}), service: true, scope: record.scope },
-  });
+  await storeNewClient(deps, record, input.actor, { service: true, scope: record.scope });
   return { client_id: clientId, client_secret: record.client_secret as string, client_name: record.client_name, grant_types: record.grant_types, scope: record.scope };
 }

@@ -62,6 +62,17 @@ export function userView(u: User): UserView {
   };
 }
 
+/** A users row (search results) in the same shape as userView(). */
+const rowView = (r: Record<string, unknown>): UserView => ({
+  id: r.id as string,
+  email: r.email as string,
+  name: (r.name as string | null) ?? null,
+  disabled: Boolean(r.disabled),
+  service_account: Boolean(r.service_account),
+  created_at: Number(r.created_at),
+  first_sign_in_at: r.first_sign_in_at === null || r.first_sign_in_at === undefined ? null : Number(r.first_sign_in_at),
+});
+
 const factorView = (f: FactorRecord): FactorView => ({ id: f.id, kind: f.kind, name: f.name, status: f.status, created_at: f.createdAt, last_used_at: f.lastUsedAt });
 
 const deviceView = (d: DeviceRecord, now: number): DeviceView => ({
@@ -102,8 +113,7 @@ export async function searchUsers(c: AdminContext, search: UserSearch = {}): Pro
     if (after !== undefined) q = q.where('email', '>', after);
     return q;
   });
-  const users = await Promise.all(rows.slice(0, limit).map((r) => c.users.findById(r.id as string)));
-  const items = users.filter((u): u is User => u !== undefined).map(userView);
+  const items = rows.slice(0, limit).map(rowView);
   const last = items[items.length - 1];
   return { items, next_cursor: rows.length > limit && last ? encodeCursor(last.email) : null };
 }

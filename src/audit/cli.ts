@@ -13,7 +13,7 @@ import { AuditLog } from './log.js';
 import { pruneBefore, writeCheckpoint } from './store.js';
 import { verifyAudit } from './verify.js';
 
-export const AUDIT_USAGE = `  stepwise audit verify [--checkpoint FILE|-] [--public-key KEY]   (chain + signed checkpoint: edited, removed,
+export const AUDIT_USAGE = `  stepwise audit verify [--checkpoint FILE|-] [--public-key=KEY]   (chain + signed checkpoint: edited, removed,
                           truncated, wiped; exit 3 when not intact)
   stepwise audit checkpoint                             (sign the chain's head now; prints the checkpoint JSON to keep)
   stepwise audit prune --before DATE                    (checkpoint the boundary, then delete older events)
@@ -56,10 +56,11 @@ export function parseBefore(value: string): number {
   return ms;
 }
 
-async function withDb<T>(config: Config, fn: (db: Db) => Promise<T>): Promise<T> {
+/** `readOnly`: no migrations (a verifier may hold only read access to the database, or a restored copy). */
+async function withDb<T>(config: Config, fn: (db: Db) => Promise<T>, opts: { readOnly?: boolean } = {}): Promise<T> {
   const db = createDb(config.database);
   try {
-    await migrate(db);
+    if (!opts.readOnly) await migrate(db);
     return await fn(db);
   } finally {
     await db.destroy();
@@ -126,7 +127,7 @@ export async function runAuditCommand(verb: string | undefined, args: string[], 
         throw new AppError('invalid_request', `--checkpoint: ${(err as Error).message}`, 'checkpoint');
       }
     }
-    const report = await withDb(config, (db) => verifyAudit(db, { keys, given }));
+    const report = await withDb(config, (db) => verifyAudit(db, { keys, given }), { readOnly: true });
     deps.out(report);
     if (!report.intact) throw new NotIntact('conflict', `audit log not intact (${report.problem!.kind}): ${report.problem!.message}`);
     return;

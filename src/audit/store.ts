@@ -43,6 +43,8 @@ export async function* chainRows(q: Q, throughSeq?: number): AsyncGenerator<Chai
 }
 
 export async function storedCheckpoints(q: Q): Promise<Array<Checkpoint & { id: number }>> {
+  // A database from before the checkpoints migration (verified read-only) simply has none.
+  if (!(await q.schema.hasTable('audit_checkpoints'))) return [];
   const rows = (await q('audit_checkpoints').orderBy('id', 'asc')) as Record<string, unknown>[];
   return rows.map((r) => ({
     id: Number(r.id),

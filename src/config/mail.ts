@@ -17,7 +17,6 @@ export type MailConfig =
   | { transport: 'console' | 'off'; from: string }
   | { transport: 'smtp'; url: string; from: string };
 
-const ADDRESS = /^[^\s@<>]+@[^\s@<>]+$/;
 /** `user@example.com` or `Display Name <user@example.com>`. */
 const FROM = /^([^<>\r\n]*<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/;
 
@@ -52,9 +51,3 @@ export function mailConfig(source: Record<string, string | undefined>, env: 'dev
   return { transport, url: m.SMTP_URL!, from: m.MAIL_FROM! };
 }
 
-/** The bare address of a MAIL_FROM value (the SMTP envelope sender). */
-export function fromAddress(from: string): string {
-  const angle = /<([^>]+)>/.exec(from);
-  const address = (angle ? angle[1]! : from).trim();
-  return ADDRESS.test(address) ? address : from;
-}

@@ -6,7 +6,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
-import { DEFAULT_LOCALE, type I18n, type Translate } from './index.js';
+import { DEFAULT_LOCALE, defaultI18n, type I18n, type Translate } from './index.js';
 
 export const LANGUAGE_COOKIE = 'stepwise_lang';
 
@@ -68,7 +68,11 @@ export async function requestLocale(): Promise<string> {
 /** What a render needs: the locale, its `t`, the translations and the current URL (for the switcher). */
 export async function requestI18n(): Promise<{ lang: string; t: Translate; i18n: I18n | undefined; url: string }> {
   const state = storage.getStore();
-  if (!state) return { lang: DEFAULT_LOCALE, t: (k, o) => String((o as { defaultValue?: string } | undefined)?.defaultValue ?? k), i18n: undefined, url: '/' };
+  if (!state) {
+    // Outside a request (unit tests, tools): English from the process's catalogs.
+    const i18n = defaultI18n();
+    return { lang: DEFAULT_LOCALE, t: i18n.translator(DEFAULT_LOCALE), i18n, url: '/' };
+  }
   const lang = await decide(state);
   return { lang, t: state.i18n.translator(lang), i18n: state.i18n, url: state.ctx.originalUrl };
 }

@@ -12,6 +12,7 @@ import { AppError } from '../errors/index.js';
 import { parseBody } from '../http/validate.js';
 import { wantsJson } from '../http/error-handler.js';
 import { confirmEnrollment, renderEnrollPage, type EnrollmentPage } from '../http/enrollment-pages.js';
+import { renderBackupCodesLeft } from './backup-codes-left.js';
 
 const LAST_FACTOR_COOKIE = 'stepwise_last_factor';
 const csrfOnly = z.object({ csrf: z.string().max(200) });
@@ -105,8 +106,11 @@ export function factorRoutes(deps: InteractionDeps): Router {
     const body = (ctx.request.body ?? {}) as Record<string, unknown>;
     csrf.assert(details.uid, body.csrf);
     try {
+      const userId = kind === 'backup_code' ? (await flow.factorContext(details)).ctx.userId : null;
       const next = await flow.secondFactor(ctx, details, kind, body);
       ctx.cookies.set(LAST_FACTOR_COOKIE, kind, { httpOnly: true, secure: ctx.secure, sameSite: 'lax', maxAge: 180 * 24 * 3600 * 1000, overwrite: true });
+      // A backup code was spent: say how many remain before going on (src/interactions/backup-codes-left.ts).
+      if (userId && !isJson(ctx)) return renderBackupCodesLeft(ctx, views, await flow.registry.backup_code.remaining(userId), next);
       if (isJson(ctx)) ctx.body = { redirect: next };
       else ctx.redirect(next);
     } catch (err) {

@@ -22,7 +22,8 @@ function oauthError(ctx: Context, error: string, description: string) {
 async function readRaw(ctx: Context): Promise<Buffer | null> {
   const chunks: Buffer[] = [];
   let received = 0;
-  for await (const chunk of ctx.req) {
+  // destroyOnReturn: false — stopping at the limit must not destroy the request (and reset the connection).
+  for await (const chunk of ctx.req.iterator({ destroyOnReturn: false })) {
     received += (chunk as Buffer).length;
     if (received > LIMIT) return null;
     chunks.push(chunk as Buffer);

@@ -15,10 +15,9 @@ import type Provider from 'oidc-provider';
 import type { Container } from '../container.js';
 import { AppError } from '../errors/index.js';
 import { ACCOUNT_SIGN_IN, currentSession, redirectToSignIn } from '../account/session.js';
-import { cancelRecovery, cancelWithLink, recoveryBehindLink, useSigninLink } from './service.js';
+import { cancelRecovery, cancelWithLink, recoveryBehindLink, useSigninLink, utc } from './service.js';
 import type { RecoveryStatus } from './timeline.js';
 
-const utc = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 const scopeOf = (kind: string, token: string) => `recovery-${kind}:${createHash('sha256').update(token).digest('base64url')}`;
 
 /** Why a link cannot be used, in words (the recovery's status when one is behind it). */

@@ -66,7 +66,8 @@ export interface CancelRecoveryInput {
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-const utc = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+/** `2026-12-01 23:45 UTC`: how mails and pages show a time. */
+export const utc = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 const ID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const recoveryPath = (kind: 'cancel' | 'signin', token: string) => `/recovery/${kind}/${token}`;
 

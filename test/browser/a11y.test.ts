@@ -29,7 +29,7 @@ interface Violation {
 async function audit(page: Page, label: string): Promise<string[]> {
   await page.addScriptTag({ content: AXE });
   const violations = (await page.evaluate(
-    (tags) => (window as unknown as { axe: { run(ctx: Document, o: unknown): Promise<{ violations: unknown[] }> } }).axe.run(document, { runOnly: { type: 'tag', values: tags } }).then((r) => r.violations),
+    (tags) => (window as unknown as { axe: { run(ctx: Document, o: unknown): Promise<{ violations: unknown[] }> } }).axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] }).then((r) => r.violations),
     TAGS,
   )) as Violation[];
   return violations.flatMap((v) => v.nodes.map((n) => `${label}: ${v.id} (${v.impact}) ${v.help} at ${n.target.join(' ')}`));

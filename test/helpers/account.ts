@@ -19,6 +19,12 @@ export async function completeSignIn(
       page = await browser.follow(login, { form: { email: answers.email, password: answers.password ?? PASSWORD, csrf: hiddenField(page.body, 'csrf') } });
       continue;
     }
+    // After a backup code: the "N backup codes left" page's Continue link.
+    const onward = page.body.match(/href="([^"]+)" data-testid="backup-codes-continue"/)?.[1];
+    if (onward) {
+      page = await browser.follow(onward.replace(/&amp;/g, '&'));
+      continue;
+    }
     // MFA enforcement's grace-period notice (a policy with all_users): "Later".
     const later = page.body.match(/action="(\/interaction\/[^"]+\/mfa-notice\/later)"/)?.[1];
     if (later) {

@@ -7,6 +7,7 @@
  */
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { expect } from 'vitest';
 import type { FakeBrowser } from './browser.js';
 import type { TestServer } from './server.js';
@@ -140,7 +141,11 @@ export interface RawResponse {
   body: string;
 }
 
-/** One request with the browser's cookies (response cookies are not kept); no redirect following. */
+/**
+ * One request with the browser's cookies (response cookies are not kept); no redirect following. Over
+ * node:http on a fresh connection, not fetch: a server that answers an oversized body before reading it
+ * all is within its rights, and node:http reads that answer where fetch reports a reset.
+ */
 export async function send(
   srv: TestServer,
   path: string,
@@ -152,8 +157,28 @@ export async function send(
   if (cookie) headers.cookie = cookie;
   if (init.type) headers['content-type'] = init.type;
   Object.assign(headers, init.headers);
-  const res = await fetch(url, { method: init.method ?? (init.body !== undefined ? 'POST' : 'GET'), headers, body: init.body as BodyInit | undefined, redirect: 'manual' });
-  return { status: res.status, headers: res.headers, body: await res.text() };
+  const body = typeof init.body === 'string' ? Buffer.from(init.body) : init.body;
+  if (body) headers['content-length'] = String(body.length);
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const req = httpRequest(url, { method: init.method ?? (body !== undefined ? 'POST' : 'GET'), headers, agent: false }, (res) => {
+      answered = true;
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) for (const one of Array.isArray(v) ? v : v === undefined ? [] : [v]) h.append(k, one);
+        resolve({ status: res.statusCode ?? 0, headers: h, body: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', reject);
+    });
+    // The server may answer and close before it read the whole body; the answer is what counts.
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') return reject(err);
+      setTimeout(() => answered || reject(err), 2000);
+    });
+    req.end(body);
+  });
 }
 
 /** What must never reach a client: stack frames, driver/runtime error texts, file paths. */

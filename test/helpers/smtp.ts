@@ -24,12 +24,15 @@ export interface FakeSmtp {
   waitFor(address: string, count?: number, timeoutMs?: number): Promise<ReceivedMail[]>;
   /** Makes the next `n` deliveries fail with 451 (a temporary failure). */
   failNext(n: number): void;
+  /** Holds every later delivery's reply for `ms` (a slow relay; timing tests). */
+  setDelay(ms: number): void;
   close(): Promise<void>;
 }
 
 export async function startFakeSmtp(): Promise<FakeSmtp> {
   const inbox: ReceivedMail[] = [];
   let failures = 0;
+  let delayMs = 0;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
@@ -41,7 +44,9 @@ export async function startFakeSmtp(): Promise<FakeSmtp> {
         stream.on('end', () => cb(Object.assign(new Error('Try again later'), { responseCode: 451 })));
         return;
       }
-      simpleParser(stream).then((mail) => {
+      const parsed = simpleParser(stream);
+      const held = delayMs > 0 ? parsed.then((m) => new Promise<typeof m>((r) => setTimeout(() => r(m), delayMs))) : parsed;
+      held.then((mail) => {
         const env = session.envelope;
         inbox.push({
           envelope: { from: env.mailFrom ? env.mailFrom.address : '', to: env.rcptTo.map((r) => r.address) },
@@ -72,6 +77,9 @@ export async function startFakeSmtp(): Promise<FakeSmtp> {
     },
     failNext(n) {
       failures = n;
+    },
+    setDelay(ms) {
+      delayMs = ms;
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

@@ -187,6 +187,9 @@ describe.each(storeMatrix)('account lifecycle with mail on $name', (kind) => {
     await openAccount(browser, { email: u.email });
     const form = await browser.follow('/account/password');
     expect(form.body).toContain('data-testid="password-form"');
+    // Translated pages (locales/*.json, `text` namespace).
+    expect((await browser.request('/account/password', { headers: { 'accept-language': 'de' } })).body).toContain('Aktuelles Passwort');
+    expect((await browser.request('/account/password', { headers: { 'accept-language': 'fr' } })).body).toContain('Mot de passe actuel');
     const csrf = hiddenField(form.body, 'csrf');
 
     const wrong = await browser.follow('/account/password', { form: { csrf, current_password: 'not my password', new_password: NEW_PASSWORD } });
@@ -288,6 +291,21 @@ describe.each(storeMatrix)('account lifecycle with mail on $name', (kind) => {
     const [device] = await mailsOf(u.email, 'notice-new_device_sign_in');
     expectSafeNotice(device!, u.email);
     expect(device!.text).toMatch(/Firefox/);
+
+    // Signing in with the last backup code: the page says how many are left before continuing.
+    const laptop = new FakeBrowser(srv.url);
+    const req = await authRequest(rp);
+    const chooser = await submitPassword(laptop, await laptop.follow(req.url), u.email);
+    const uid = chooser.url.match(/\/interaction\/([^/?]+)/)![1]!;
+    const challenge = await laptop.follow(`/interaction/${uid}/factor/backup_code`);
+    const left = await laptop.follow(`/interaction/${uid}/factor/backup_code`, { form: { csrf: hiddenField(challenge.body, 'csrf'), code: codes[codes.length - 1]! } });
+    expect(left.status).toBe(200);
+    expect(left.body).toContain('data-remaining="0"');
+    expect(testId(left.body, 'backup-codes-left')[0]).toBe('That was your last backup code.');
+    const onward = left.body.match(/href="([^"]+)" data-testid="backup-codes-continue"/)![1]!.replace(/&amp;/g, '&');
+    const cb = await laptop.follow(onward);
+    expect(cb.url.startsWith(rp.redirectUri), cb.body.slice(0, 300)).toBe(true);
+    expect((await exchange(rp, req, cb.url)).claims()).toMatchObject({ acr: 'loa2' });
 
     // The TOTP factor removed on /account (fresh at loa2 on the phone).
     const totpId = signedIn.body.match(/data-kind="totp" data-factor-id="([^"]+)"/)![1]!;

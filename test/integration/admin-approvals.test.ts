@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeMatrix } from '../helpers/stores.js';
 import { policyFile, startTestServer, type TestServer } from '../helpers/server.js';
 import { makeUser } from '../helpers/rp.js';
-import { adminToken, apiCaller, expectDocumented, expectProblem } from '../helpers/admin-api.js';
+import { accessToken, adminToken, apiCaller, expectDocumented, expectProblem } from '../helpers/admin-api.js';
 import { createClient } from '../../src/admin/service.js';
 
 describe.each(storeMatrix)('admin four eyes on $name', (kind) => {
@@ -71,6 +71,29 @@ describe.each(storeMatrix)('admin four eyes on $name', (kind) => {
     const approvedEvents = await srv.container.audit.list({ type: 'admin.approval.approved' });
     expect(approvedEvents.filter((e) => e.details.approvalId === approval.id && e.outcome === 'success').map((e) => e.details.actor)).toEqual([bobId]);
     expect(approvedEvents.some((e) => e.details.approvalId === approval.id && e.outcome === 'failure' && e.details.reason === 'self_approval')).toBe(true);
+  });
+
+  it('an admin cannot approve through a service client they created (or two created by the same client)', async () => {
+    const mint = async (token: string, name: string) => {
+      const created = await api('POST', '/service-clients', { token, body: { scopes: ['stepwise:admin'], client_name: name } });
+      expect(created.status, created.text).toBe(201);
+      return accessToken(srv, { clientId: created.json.client_id, secret: created.json.client_secret }, 'stepwise:admin');
+    };
+    const puppet = await mint(alice, 'alice-2');
+    const u = await makeUser(srv);
+    await totp(u.id);
+    const held = await api('DELETE', `/users/${u.id}/factors`, { token: alice });
+    expectProblem(await api('POST', `/approvals/${held.json.approval.id}/approve`, { token: puppet }), 403, 'forbidden');
+    // The other way round: a puppet asks, its creator approves.
+    const byPuppet = await api('DELETE', `/users/${u.id}/factors`, { token: puppet });
+    expectProblem(await api('POST', `/approvals/${byPuppet.json.approval.id}/approve`, { token: alice }), 403, 'forbidden');
+    // Siblings made by one client.
+    const [p1, p2] = [await mint(puppet, 'p1'), await mint(puppet, 'p2')];
+    const bySibling = await api('DELETE', `/users/${u.id}/factors`, { token: p1 });
+    expectProblem(await api('POST', `/approvals/${bySibling.json.approval.id}/approve`, { token: p2 }), 403, 'forbidden');
+    expect(await srv.container.factors.listByUser(u.id)).toHaveLength(1);
+    // An unrelated admin can.
+    expect((await api('POST', `/approvals/${held.json.approval.id}/approve`, { token: bob })).json.status).toBe('executed');
   });
 
   it('parallel approvals by different admins execute exactly once', async () => {

@@ -97,7 +97,7 @@ describe.each(storeMatrix)('admin console on $name', (kind) => {
     expect(post.status).toBe(302);
     expect(new URL(post.headers.get('location')!, srv.url).pathname).toBe('/auth');
     expect(await policyOf(client.client_id)).toEqual({});
-    const stale = await browser.request('/admin/clients');
+    const stale = await browser.request('/admin/audit?type=factor.*');
     expect(stale.status).toBe(302);
     const to = new URL(stale.headers.get('location')!, srv.url);
     expect(to.pathname).toBe('/auth');
@@ -107,8 +107,9 @@ describe.each(storeMatrix)('admin console on $name', (kind) => {
     const asked: string[] = [];
     const back = await answer(browser, await browser.follow(stale.headers.get('location')!), a, asked);
     expect(asked).toEqual(['password', 'totp']);
-    expect(back.url).toBe(`${srv.url}/admin/clients`);
-    expect(back.body).toContain('data-testid="client-list"');
+    // Back where the admin was going, query included.
+    expect(back.url).toBe(`${srv.url}/admin/audit?type=factor.*`);
+    expect(back.body).toContain('data-testid="audit-results"');
   });
 
   it('refuses forms without the right CSRF token (403) and changes nothing', async () => {
@@ -299,5 +300,24 @@ describe.each(storeMatrix)('admin console on $name', (kind) => {
     const second = await browser.follow(next!);
     expect(testId(second.body, 'audit-row-details').map(unescapeHtml)).toEqual(['{"i":2}', '{"i":1}', '{"i":0}']);
     expect(second.body).not.toContain('data-testid="next-page"');
+  });
+
+  // Last: moves the shared clock a day on.
+  it('counts sign-ins, step-ups and failures of the last 24 hours on the dashboard', async () => {
+    const a = await admin();
+    // Everything recorded so far becomes older than a day; this test runs in the first minutes of an hour.
+    clock.advance(25 * 3600 + (3600 - (Math.floor(clock.now() / 1000) % 3600)) + 60);
+    const { browser, page } = await signedIn(a);
+    const totals = (p: Page) => ['signin', 'stepup', 'failure'].map((k) => Number(testId(p.body, `total-${k}`)[0]));
+    // This sign-in: one completed sign-in, one TOTP verification (the password step alone is neither).
+    expect(totals(page)).toEqual([1, 1, 0]);
+    for (const type of ['login.password', 'factor.verify.totp', 'login.passkey']) await srv.container.audit.record({ type, outcome: 'failure', userId: a.id });
+    await srv.container.audit.record({ type: 'client.created', outcome: 'failure' });
+    const after = await browser.follow('/admin');
+    expect(totals(after)).toEqual([1, 1, 3]);
+    const hour = `${new Date(clock.now()).toISOString().slice(11, 13)}:00`;
+    const row = after.body.slice(after.body.indexOf(`data-hour="${hour}"`));
+    expect(testId(row, 'hour-failure')[0]).toBe('3');
+    expect(testId(after.body, 'activity-row')).toHaveLength(1);
   });
 });

@@ -156,7 +156,7 @@ describe.each(storeMatrix)('anchored audit log on $name', (kind) => {
     expect(pub).toMatchObject({ keyId: keys.signer.keyId, publicKey: keys.signer.publicKeyRaw });
     expect(pub.pem).toContain('BEGIN PUBLIC KEY');
     const strangerEnv = { STEPWISE_ENCRYPTION_KEY: randomBytes(32).toString('base64'), STEPWISE_COOKIE_KEYS: randomBytes(32).toString('base64url') };
-    const ok = await cli(['audit', 'verify', '--checkpoint', '-', '--public-key', pub.publicKey], { stdin: cp, env: strangerEnv });
+    const ok = await cli(['audit', 'verify', '--checkpoint', '-', `--public-key=${pub.publicKey}`], { stdin: cp, env: strangerEnv });
     expect(ok).toMatchObject({ intact: true, checkpoint: { source: 'given' } });
     const wrong = await cli(['audit', 'verify', '--checkpoint', '-'], { stdin: cp, env: strangerEnv }).catch((e: { output: any }) => e.output);
     expect(wrong.problem.kind).toBe('forged_checkpoint');

@@ -9,6 +9,7 @@ import { storeMatrix } from '../helpers/stores.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { authRequest, makeRp, makeUser, signIn, type TestRp } from '../helpers/rp.js';
 import { startBackchannelReceiver, type BackchannelReceiver } from '../helpers/backchannel-rp.js';
+import { FakeBrowser } from '../helpers/browser.js';
 import { createClient } from '../../src/admin/service.js';
 
 describe.each(storeMatrix)('user sessions on $name', (kind) => {
@@ -41,7 +42,9 @@ describe.each(storeMatrix)('user sessions on $name', (kind) => {
   it('lists the sessions; ending one sends its logout token and kills its tokens, the other session lives on', async () => {
     const u = await makeUser(srv);
     const a = await signIn(srv, rp, u.email);
-    const b = await signIn(srv, rp, u.email);
+    const firefox = new FakeBrowser(srv.url);
+    firefox.headers['user-agent'] = 'Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0';
+    const b = await signIn(srv, rp, u.email, {}, firefox);
     const sso = await b.browser.follow((await authRequest(plainRp)).url); // b's session now also holds plainRp
     expect(sso.url.startsWith(plainRp.redirectUri)).toBe(true);
 
@@ -59,6 +62,7 @@ describe.each(storeMatrix)('user sessions on $name', (kind) => {
     expect(await sessions().list((await makeUser(srv)).id)).toEqual([]);
 
     const target = list.find((s) => s.clients.length === 2)!; // b's session
+    expect(target).toMatchObject({ device: 'Firefox on Linux', ip: expect.stringMatching(/127\.0\.0\.1$/) });
     expect(await sessions().endOne((await makeUser(srv)).id, target.uid, { reason: 'test' })).toBe(false); // not theirs
     // A request that loaded the session before it ended saves it when it finishes: it must not come back.
     const inFlight = (await srv.container.provider.Session.findByUid(target.uid))!;
@@ -111,5 +115,23 @@ describe.each(storeMatrix)('user sessions on $name', (kind) => {
     // The browser's session cookie now points at nothing: a new authorization asks for a login.
     const page = await browser.follow(oidc.buildAuthorizationUrl(rp.config, { redirect_uri: rp.redirectUri, scope: 'openid', prompt: 'none', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' }).toString());
     expect(new URL(page.url).searchParams.get('error')).toBe('login_required');
+  });
+
+  // Last: takes the database down for a moment. On PostgreSQL + Redis the sessions stay readable (Redis) and
+  // the RPs' clients do not (PostgreSQL): ending must fail before it changes anything.
+  it('an outage fails cleanly and changes nothing; once the store is back, endAll finishes', async () => {
+    const u = await makeUser(srv);
+    await signIn(srv, rp, u.email);
+    await signIn(srv, rp, u.email);
+    await srv.container.db.destroy();
+    try {
+      await expect(sessions().endAll(u.id, { reason: 'admin' })).rejects.toMatchObject({ code: 'store_unavailable' });
+    } finally {
+      srv.container.db.initialize();
+    }
+    expect(receiver.received).toHaveLength(0);
+    expect(await sessions().list(u.id)).toHaveLength(2);
+    expect(await sessions().endAll(u.id, { reason: 'admin' })).toEqual({ ended: 2 });
+    expect(await loggedOutSids()).toHaveLength(2);
   });
 });

@@ -73,6 +73,16 @@ describe('catalogs', () => {
     }
   });
 
+  test("every tx('English sentence') in the views is in the text catalog", () => {
+    const en = new Set(Object.keys(catalogs.en!.text as Record<string, string>));
+    const used = new Set<string>();
+    for (const file of files(resolve(PROJECT_ROOT, 'views'), /\.ejs$/)) {
+      for (const m of readFileSync(file, 'utf8').matchAll(/\btx\('((?:[^'\\]|\\.)+)'/g)) used.add(m[1]!.replace(/\\'/g, "'"));
+    }
+    expect(used.size).toBeGreaterThan(10);
+    expect([...used].filter((s) => !en.has(s))).toEqual([]);
+  });
+
   test('page titles passed by code are in the text catalog', () => {
     const en = new Set(Object.keys(catalogs.en!.text as Record<string, string>));
     const titles = new Set<string>();

@@ -115,6 +115,7 @@ describe('the shipped default policy', () => {
         'new_account_age',
         'networks',
         'recovery',
+        'admin',
       ].sort(),
     );
     expect(Object.keys(raw.risk_based_prompting!).sort()).toEqual([...SIGNALS].sort());

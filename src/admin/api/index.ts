@@ -98,7 +98,8 @@ async function handle(c: Container, ctx: Context): Promise<void> {
   }
   const { found, params } = match(path);
   if (found.length === 0) throw new AppError('not_found', `no admin API route ${path}`);
-  const hit = found.find((f) => f.route.method === ctx.method.toLowerCase());
+  const method = ctx.method === 'HEAD' ? 'get' : ctx.method.toLowerCase();
+  const hit = found.find((f) => f.route.method === method);
   if (!hit) {
     ctx.set('Allow', found.map((f) => f.route.method.toUpperCase()).join(', '));
     writeProblem(ctx, 405, 'method_not_allowed', 'Method not allowed', `${ctx.method} is not allowed here`);

@@ -51,7 +51,7 @@ export async function orShown<T>(fallback: T, read: () => Promise<T>): Promise<{
 
 /** Only console pages (never the API) are places to come back to after signing in. */
 export function safeReturn(v: unknown): string {
-  return typeof v === 'string' && v.length <= 500 && /^\/admin(\/(?!api(\/|$))[\w\-/]*)?(\?[\w=&%.\-+:~]*)?$/.test(v) ? v : '/admin';
+  return typeof v === 'string' && v.length <= 500 && /^\/admin(\/(?!api(\/|$))[\w\-/]*)?(\?[\w=&%.\-+:~*@,]*)?$/.test(v) ? v : '/admin';
 }
 
 export function consolePages(c: Container, provider: Provider) {
