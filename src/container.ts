@@ -113,6 +113,8 @@ export interface Container {
 export interface ContainerOptions {
   log?: Logger;
   now?: () => number;
+  /** Where console SMS/mail transports print (default: the server's output). The CLI sends them to stderr so stdout stays JSON. */
+  consoleWrite?: (text: string) => void;
   /** Run migrations at start (embedded default; the CLI's `migrate` does it explicitly). */
   migrate?: boolean;
   /** PUSH_TRANSPORT=firebase: a credential and HTTP agent for the SDK (tests point it at a local FCM server). */
@@ -158,8 +160,8 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     // Authentication events live as long as a refresh chain may (refreshes re-derive acr/amr from them).
     const events = new AuthContextStore(kv, 'authn:', config.refreshTokenMaxLifetimeSeconds + config.sessionTtlSeconds);
     const factors = memoizeReads(new FactorsRepo(db), 'factors', ['listByUser', 'findById']);
-    const notifier = buildNotifier(config, { log, now });
-    const mailer = buildMailer(config, { outbox: notifier.outbox, log });
+    const notifier = buildNotifier(config, { log, now, write: opts.consoleWrite });
+    const mailer = buildMailer(config, { outbox: notifier.outbox, log, write: opts.consoleWrite });
     closers.unshift(async () => mailer.close?.());
     const sms = {
       sender: notifier.sms,

@@ -94,8 +94,11 @@ export class PasswordResets {
     if (!this.queue.push(() => this.sendLink(email, meta))) this.c.log.warn('password reset: queue full, request dropped');
   }
 
-  /** The background half of a request: the user, the link, the mail (the audit says which happened). */
-  private async sendLink(email: string, meta: { ip: string; returnTo: string | null }): Promise<void> {
+  /**
+   * The background half of a request: the user, the link, the mail (the audit says which happened). Also
+   * what an admin's "reset password" sends (src/admin/users.ts): admins start a reset, never set a password.
+   */
+  async sendLink(email: string, meta: { ip: string; returnTo: string | null }): Promise<void> {
     const { c } = this;
     const user = await c.users.findByEmail(email);
     if (!user || user.disabled) {

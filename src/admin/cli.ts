@@ -30,7 +30,8 @@ import { approveAction, listApprovals, rejectAction, type PendingStatus } from '
 export const ADMIN_USAGE = `  stepwise users list [--q TEXT] [--disabled|--enabled] [--limit N] [--cursor C]
   stepwise users show|factors|sessions|devices USER              (USER: id or email)
   stepwise users disable|enable USER [--admin NAME]
-  stepwise users reset-password USER (--forced | new password on stdin) [--admin NAME]
+  stepwise users reset-password USER [--forced] [--admin NAME]
+                          (mails the user a reset link; --forced: only void the password)
   stepwise users remove-factor USER (FACTOR_ID | --all) [--admin NAME]   (four eyes: remove_user_factors)
   stepwise users end-sessions USER [--session ID] [--admin NAME]
   stepwise users forget-devices USER [--device ID] [--admin NAME]
@@ -116,10 +117,7 @@ export async function runAdminCommand(noun: string | undefined, verb: string | u
       }
       case 'reset-password': {
         const { values, positionals } = parse(args, { ...ADMIN_OPTION, forced: { type: 'boolean' } });
-        const password = values.forced ? undefined : await deps.readStdin();
-        return run(async (c) =>
-          resetUserPassword(c, actorOf(values), await resolveUser(c, positionals[0], deps), password === undefined ? { mode: 'forced' } : { mode: 'set', password }),
-        );
+        return run(async (c) => resetUserPassword(c, actorOf(values), await resolveUser(c, positionals[0], deps), { mode: values.forced ? 'forced' : 'email' }));
       }
       case 'remove-factor': {
         const { values, positionals } = parse(args, { ...ADMIN_OPTION, all: { type: 'boolean' } });

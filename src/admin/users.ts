@@ -5,6 +5,7 @@
  *
  * Creating a user is createUser() in ./service.ts (shared with the seed).
  */
+import { PasswordResets } from '../account/password-reset.js';
 import type { User } from '../store/repos/users.js';
 import { normaliseEmail } from '../store/repos/users.js';
 import type { FactorRecord } from '../store/repos/factors.js';
@@ -145,28 +146,19 @@ export async function setUserDisabled(c: AdminContext, actor: Actor, id: string,
   return { ...(await getUser(c, id)), ...(sessionsEnded !== undefined ? { sessions_ended: sessionsEnded } : {}) };
 }
 
-export type PasswordReset =
-  /** The admin sets a new password (the password policy applies); hand it over out of band. */
-  | { mode: 'set'; password: string }
-  /**
-   * The current password stops working at once and nothing replaces it: the user gets back in through the
-   * password reset or an admin recovery. Use it when the password is known to be compromised.
-   */
-  | { mode: 'forced' };
+/**
+ * Admins never set a user's password (ASVS 5 §6.4.6, checklist 135): they start a reset. Either way the
+ * current password stops working at once and every session, token and remembered device ends.
+ *  - `email`: the user gets the password-reset link (30 minutes, single use) and sets a new password.
+ *  - `forced`: nothing is sent; the user gets back in through "Forgot password?" or an admin recovery. Use it
+ *    when the password is known to be compromised and the mailbox may be too.
+ */
+export type PasswordReset = { mode: 'email' } | { mode: 'forced' };
 
-/** Resets the password; either way every session and token ends and remembered devices are forgotten. */
 export async function resetUserPassword(c: AdminContext, actor: Actor, id: string, reset: PasswordReset): Promise<{ id: string; mode: PasswordReset['mode']; sessions_ended: number }> {
   const user = await requireUser(c, id);
-  let secret: string;
-  if (reset.mode === 'set') {
-    const problem = validateNewPassword(reset.password, c.config.password, { email: user.email, name: user.name ?? undefined, productName: c.config.webauthn.rpName });
-    if (problem) throw new AppError('invalid_form', `password: ${problem}`, 'password');
-    secret = reset.password;
-  } else {
-    // Nobody knows this value: the hash stays a valid argon2id hash that no password matches.
-    secret = randomToken(48);
-  }
-  const hash = await c.hasher.hash(secret);
+  // Nobody knows this value: the hash stays a valid argon2id hash that no password matches.
+  const hash = await c.hasher.hash(randomToken(48));
   const now = c.now();
   await guardStore(() =>
     c.db.transaction(async (trx) => {
@@ -177,6 +169,8 @@ export async function resetUserPassword(c: AdminContext, actor: Actor, id: strin
   );
   const { ended } = await c.userSessions.endAll(id, { reason: 'admin_password_reset' });
   await auditAdmin(c, actor, { type: 'user.password.reset', userId: id, details: { mode: reset.mode, sessionsEnded: ended } });
+  // The link is issued for the new (unknown) hash, so it is the only way back in; an older link is void.
+  if (reset.mode === 'email') await new PasswordResets(c).sendLink(user.email, { ip: actor.ip ?? 'admin', returnTo: null });
   return { id, mode: reset.mode, sessions_ended: ended };
 }
 

@@ -42,10 +42,20 @@ export async function* chainRows(q: Q, throughSeq?: number): AsyncGenerator<Chai
   }
 }
 
-export async function storedCheckpoints(q: Q): Promise<Array<Checkpoint & { id: number }>> {
+/** Stored checkpoints, all (oldest first) or filtered: a prune boundary by hash, or the `latest` N in a seq range (newest first). */
+export async function storedCheckpoints(
+  q: Q,
+  filter: { kind?: CheckpointKind; hash?: string; after?: number; through?: number; latest?: number } = {},
+): Promise<Array<Checkpoint & { id: number }>> {
   // A database from before the checkpoints migration (verified read-only) simply has none.
   if (!(await q.schema.hasTable('audit_checkpoints'))) return [];
-  const rows = (await q('audit_checkpoints').orderBy('id', 'asc')) as Record<string, unknown>[];
+  let query = q('audit_checkpoints');
+  if (filter.kind) query = query.where({ kind: filter.kind });
+  if (filter.hash) query = query.where({ hash: filter.hash });
+  if (filter.after !== undefined) query = query.where('seq', '>', filter.after);
+  if (filter.through !== undefined) query = query.where('seq', '<=', filter.through);
+  query = filter.latest ? query.orderBy('seq', 'desc').orderBy('id', 'desc').limit(filter.latest) : query.orderBy('id', 'asc');
+  const rows = (await query) as Record<string, unknown>[];
   return rows.map((r) => ({
     id: Number(r.id),
     type: 'stepwise.audit.checkpoint',
@@ -99,12 +109,25 @@ export async function walkAndJudge(q: Q, checkpoints: readonly Checkpoint[], thr
 
 /** Head of the chain and the number of events recorded through it, read under the audit lock. */
 async function headState(trx: Knex.Transaction, keys: CheckpointKeys): Promise<{ seq: number; hash: string; count: number }> {
-  const anchor = findAnchor(await firstRow(trx), await trustedStored(trx, keys)) ?? GENESIS_ANCHOR;
+  const first = await firstRow(trx);
+  const prunes = first && first.prevHash !== GENESIS ? (await storedCheckpoints(trx, { kind: 'prune', hash: first.prevHash })).filter((c) => keys.reject(c) === null) : [];
+  const anchor = findAnchor(first, prunes) ?? GENESIS_ANCHOR;
   const head = (await trx('audit_events').orderBy('seq', 'desc').first('seq', 'hash')) as { seq: number | string; hash: string } | undefined;
   if (!head) return { seq: anchor.seq, hash: anchor.hash, count: anchor.count };
   const seq = Number(head.seq);
-  const n = (await trx('audit_events').where('seq', '>', anchor.seq).andWhere('seq', '<=', seq).count<{ n: number | string }[]>({ n: '*' }).first())?.n;
-  return { seq, hash: head.hash, count: anchor.count + Number(n ?? 0) };
+  // Count from the newest recent checkpoint the chain still passes through (rows since then only — not the
+  // whole table every time), else from the anchor.
+  let base: { seq: number; count: number } = anchor;
+  for (const c of await storedCheckpoints(trx, { after: anchor.seq, through: seq, latest: 10 })) {
+    if (keys.reject(c) !== null) continue;
+    const row = (await trx('audit_events').where({ seq: c.seq }).first('hash')) as { hash: string } | undefined;
+    if (row?.hash === c.hash) {
+      base = c;
+      break;
+    }
+  }
+  const n = (await trx('audit_events').where('seq', '>', base.seq).andWhere('seq', '<=', seq).count<{ n: number | string }[]>({ n: '*' }).first())?.n;
+  return { seq, hash: head.hash, count: base.count + Number(n ?? 0) };
 }
 
 /** Signs the chain's current head, stores the checkpoint, and hands it to `publish` (the log stream) before commit. */

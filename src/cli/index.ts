@@ -27,6 +27,7 @@ const USAGE = `usage:
   stepwise users grant-admin EMAIL | users revoke-admin EMAIL   (the admin console role)
   stepwise clients create --redirect-uri URI [--redirect-uri URI...] [--post-logout-redirect-uri URI...]
                           [--public] [--first-party] [--name N] [--allowed-origin ORIGIN...] [--dpop]
+                          [--logo-uri URL] [--policy-uri URL] [--tos-uri URL]   (shown on the sign-in and consent pages)
   stepwise clients policy CLIENT_ID [--min-acr ACR] [--allow-factors totp,webauthn,backup_code] [--max-age-seconds N]
                           [--acr-level NAME=LEVEL...] [--allow-lower-acr|--no-allow-lower-acr] [--enroll-on-unmet]
                           [--remembered-devices|--no-remembered-devices] [--sensitive-scopes a,b] [--clear]
@@ -68,7 +69,8 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<void> 
   const readStdin = () => io.readStdin();
   const withContainer = async <T>(fn: (c: Container) => Promise<T>, opts: { migrate?: boolean } = {}): Promise<T> => {
     const config = loadConfig();
-    const c = await buildContainer({ ...config, logLevel: 'silent' }, { migrate: opts.migrate ?? true });
+    // Console SMS/mail transports print to stderr here: stdout carries the command's JSON only.
+    const c = await buildContainer({ ...config, logLevel: 'silent' }, { migrate: opts.migrate ?? true, consoleWrite: (text) => void process.stderr.write(`${text}\n`) });
     try {
       return await fn(c);
     } finally {
@@ -127,6 +129,9 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<void> 
         dpop: { type: 'boolean' },
         'auth-method': { type: 'string' },
         'backchannel-logout-uri': { type: 'string' },
+        'logo-uri': { type: 'string' },
+        'policy-uri': { type: 'string' },
+        'tos-uri': { type: 'string' },
         jwks: { type: 'string' },
         'jwks-uri': { type: 'string' },
       },
@@ -155,6 +160,9 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<void> 
           jwks,
           jwksUri: values['jwks-uri'],
           backchannelLogoutUri: values['backchannel-logout-uri'],
+          logoUri: values['logo-uri'],
+          policyUri: values['policy-uri'],
+          tosUri: values['tos-uri'],
         }),
       ),
     );

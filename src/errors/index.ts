@@ -72,6 +72,15 @@ export function isStoreOutage(err: unknown): boolean {
   );
 }
 
+/**
+ * PostgreSQL refuses text it cannot store (a NUL byte, 22021; an untranslatable character, 22P05). Such
+ * text comes only from a request, never from us: the request is bad, and nothing stored can match it.
+ */
+export function isUnstorableText(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return code === '22021' || code === '22P05';
+}
+
 /** Wraps a store call so an outage surfaces as AppError('store_unavailable'), never a raw driver error. */
 export async function guardStore<T>(fn: () => Promise<T>): Promise<T> {
   try {

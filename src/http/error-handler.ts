@@ -5,7 +5,7 @@
 import type { Context, Next } from 'koa';
 import { errors as oidcErrors } from 'oidc-provider';
 import type { Logger } from 'pino';
-import { AppError, isStoreOutage, type ErrorCode } from '../errors/index.js';
+import { AppError, isStoreOutage, isUnstorableText, type ErrorCode } from '../errors/index.js';
 import type { Views } from './views.js';
 
 export function toAppError(err: unknown): AppError {
@@ -14,6 +14,7 @@ export function toAppError(err: unknown): AppError {
   const oidcCode = (err as { error?: string } | undefined)?.error;
   if (oidcCode === 'temporarily_unavailable') return new AppError('store_unavailable', undefined, undefined, { cause: err });
   if (isStoreOutage(err)) return new AppError('store_unavailable', undefined, undefined, { cause: err });
+  if (isUnstorableText(err)) return new AppError('invalid_request', undefined, undefined, { cause: err });
   // A body whose Content-Encoding does not match it: the parser's zlib/brotli error carries no HTTP status.
   const code = (err as { code?: unknown } | undefined)?.code;
   // zlib: Z_DATA_ERROR, Z_BUF_ERROR…; brotli: ERR__ERROR_FORMAT_…, ERR_BROTLI_…; both carry a negative errno.

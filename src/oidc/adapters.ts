@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Db } from '../store/db.js';
 import type { ClientsRepo } from '../store/repos/clients.js';
 import { errors } from 'oidc-provider';
-import { AppError, guardStore } from '../errors/index.js';
+import { AppError, guardStore, isUnstorableText } from '../errors/index.js';
 
 /**
  * A store outage inside oidc-provider becomes `temporarily_unavailable` (HTTP 503), not a 500 server_error.
@@ -32,6 +32,11 @@ function withOutageMapping(adapter: Adapter): Adapter {
           return await value.apply(target, args);
         } catch (err) {
           if (err instanceof AppError && err.code === 'store_unavailable') throw new StoreUnavailableError(err.cause);
+          // An id from a request that PostgreSQL cannot even compare (a NUL byte): nothing has it.
+          if (isUnstorableText(err)) {
+            if (String(prop).startsWith('find')) return undefined;
+            throw new errors.InvalidRequest('the request contains characters that are not allowed');
+          }
           throw err;
         }
       };

@@ -5,7 +5,10 @@
  */
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import { cancelRecovery, listRecoveries, startRecovery, type RecoveryContainer } from './service.js';
+import { cancelRecovery, listRecoveries } from './service.js';
+import { startUserRecovery } from '../admin/recovery.js';
+import type { Container } from '../container.js';
+import { AppError } from '../errors/index.js';
 
 export const RECOVERY_USAGE = `  stepwise recovery start --email E --reason R --evidence REF [--admin NAME]
                           (pending for the policy's recovery_timeout; the user is notified and can cancel)
@@ -22,7 +25,7 @@ function cliAdmin(given: string | undefined): string {
 }
 
 /** Runs one recovery verb; throws `usage(message)` for bad arguments, AppError for refused operations. */
-export async function runRecoveryCommand(c: RecoveryContainer, verb: string | undefined, args: string[], usage: (message: string) => Error): Promise<unknown> {
+export async function runRecoveryCommand(c: Container, verb: string | undefined, args: string[], usage: (message: string) => Error): Promise<unknown> {
   if (verb === 'start') {
     const { values } = parseArgs({
       args,
@@ -30,7 +33,12 @@ export async function runRecoveryCommand(c: RecoveryContainer, verb: string | un
       strict: true,
     });
     for (const flag of ['email', 'reason', 'evidence'] as const) if (values[flag] === undefined) throw usage(`--${flag} is required`);
-    return startRecovery(c, { email: values.email!, reason: values.reason!, evidence: values.evidence!, admin: cliAdmin(values.admin) });
+    // Through the admin service, so the policy's four eyes (`admin.second_approval: [start_recovery]`) holds
+    // on the CLI as on the API and console: the result is then a pending action for a second admin.
+    const user = await c.users.findByEmail(values.email!);
+    if (!user) throw new AppError('not_found', 'No user with that email.');
+    const result = await startUserRecovery(c, { id: cliAdmin(values.admin) }, user.id, { reason: values.reason!, evidence: values.evidence! });
+    return result.status === 'applied' ? result.result : result;
   }
   if (verb === 'list') {
     const { values } = parseArgs({ args, options: { email: { type: 'string' }, status: { type: 'string' } }, strict: true });

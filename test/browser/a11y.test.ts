@@ -137,6 +137,21 @@ describe('accessibility (axe-core, WCAG 2.2 AA) in Chromium', () => {
     await typePassword(page, fresh.email);
     await page.waitForURL(`${srv.url}/account`);
     await scan(page, 'account');
+    // The account lifecycle pages (issue 11), with a form error each.
+    await page.goto(`${srv.url}/account/password`);
+    await page.getByTestId('current-password').fill('wrong');
+    await page.getByTestId('new-password').fill('password1');
+    await page.getByTestId('password-submit').click();
+    await page.waitForSelector('[data-testid="current-password-error"]');
+    await scan(page, 'password change with error');
+    await page.goto(`${srv.url}/account/email`);
+    await page.getByTestId('email-submit').click();
+    await page.waitForSelector('[data-testid="email-error"]');
+    await scan(page, 'e-mail change with error');
+    await page.goto(`${srv.url}/account/delete`);
+    await scan(page, 'delete account');
+    await page.goto(`${srv.url}/account/verify-email?token=x`);
+    await scan(page, 'verification link invalid');
     // Before any second factor exists (then adding one needs a two-factor re-auth).
     if (await page.getByTestId('add-sms').count()) {
       await page.getByTestId('sms-phone').fill('not a number');

@@ -142,19 +142,21 @@ describe.each(storeMatrix)('admin API on $name', (kind) => {
     expect(ended.json).toEqual({ user_id: u.id, ended: 1 });
     expect((await fetch(`${srv.url}/me`, { headers: { authorization: `Bearer ${again.tokens.access_token}` } })).status).toBe(401);
 
-    // Password: admin-set works for sign-in; forced makes every password fail.
-    expectProblem(await api('POST', `/users/${u.id}/password`, { token: admin, body: { mode: 'set', password: 'short' } }), 400, 'invalid_form', 'password');
+    // Password: admins start a reset, never set one. `email` voids the password and mails a reset link;
+    // `forced` voids it and sends nothing. Either way the old password fails.
+    expectProblem(await api('POST', `/users/${u.id}/password`, { token: admin, body: { mode: 'set', password: 'a long enough new password' } }), 400, 'invalid_form', 'mode');
     expectProblem(await api('POST', `/users/${u.id}/password`, { token: admin, body: { mode: 'maybe' } }), 400, 'invalid_form', 'mode');
-    const fresh = 'an entirely different passphrase';
-    const set = await api('POST', `/users/${u.id}/password`, { token: admin, body: { mode: 'set', password: fresh } });
-    expect(set.json).toMatchObject({ id: u.id, mode: 'set' });
-    const browser = new FakeBrowser(srv.url);
-    const login = await browser.follow((await authRequest(rp)).url);
-    expect((await submitPassword(browser, login, u.email, fresh)).url.startsWith(rp.redirectUri)).toBe(true);
+    const outbox = srv.container.notifier.outbox!;
+    expect(outbox).toBeDefined();
+    const mailsBefore = outbox.list('email').filter((m) => m.to === u.email).length;
+    const emailed = await api('POST', `/users/${u.id}/password`, { token: admin, body: { mode: 'email' } });
+    expect(emailed.json).toMatchObject({ id: u.id, mode: 'email' });
+    const mails = outbox.list('email').filter((m) => m.to === u.email);
+    expect(mails.length).toBe(mailsBefore + 1);
+    expect(mails[0]!.body).toMatch(/\/password\/reset\/[A-Za-z0-9_-]{43}/);
     const forced = await api('POST', `/users/${u.id}/password`, { token: admin, body: { mode: 'forced' } });
     expectDocumented('POST', '/users/{id}/password', forced.json);
-    expect(forced.json.sessions_ended).toBe(1);
-    for (const pw of [fresh, PASSWORD]) {
+    for (const pw of [PASSWORD]) {
       const b = new FakeBrowser(srv.url);
       const after = await submitPassword(b, await b.follow((await authRequest(rp)).url), u.email, pw);
       expect(after.url.startsWith(rp.redirectUri)).toBe(false);

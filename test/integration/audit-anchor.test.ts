@@ -182,6 +182,9 @@ describe.each(storeMatrix)('anchored audit log on $name', (kind) => {
     // Leading rows removed beyond the boundary: no prune checkpoint covers them.
     await db('audit_events').where({ seq: s[5] }).del();
     expect((await verifyFails(['--checkpoint', '-'], JSON.stringify(after))).kind).toBe('removed_head');
+    // A new checkpoint counts on from the newest one the chain still passes through (not from the table alone).
+    await db('audit_checkpoints').where({ kind: 'prune' }).del();
+    expect((await cli(['audit', 'checkpoint'])).count).toBe(9);
   });
 
   it('prune without the stored boundary: the exported prune checkpoint anchors it; a prune refuses a broken log', async () => {

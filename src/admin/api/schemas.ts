@@ -63,10 +63,10 @@ export const createUserBody = z
   .strict();
 
 export const passwordResetBody = z.discriminatedUnion('mode', [
-  z.object({ mode: z.literal('set'), password: z.string().min(1).max(1024) }).strict(),
+  z.object({ mode: z.literal('email') }).strict(),
   z.object({ mode: z.literal('forced') }).strict(),
 ]);
-export const passwordResetResult = z.object({ id: z.string(), mode: z.enum(['set', 'forced']), sessions_ended: z.number().int() }).strict();
+export const passwordResetResult = z.object({ id: z.string(), mode: z.enum(['email', 'forced']), sessions_ended: z.number().int() }).strict();
 
 export const factor = z
   .object({
