@@ -39,8 +39,11 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/views ./views
 COPY --from=build /app/public ./public
-# The common-password blocklist (src/security/password.ts).
+# The common-password blocklist (src/security/password.ts), the shipped risk/enforcement policy (loaded
+# unless STEPWISE_POLICY_FILE names another) and the message catalogs.
 COPY --from=build /app/resources ./resources
+COPY --from=build /app/policy ./policy
+COPY --from=build /app/locales ./locales
 # The runtime loads the compiled migrations from dist/migrations; the .ts sources are kept for reference.
 COPY --from=build /app/migrations ./migrations
 COPY --from=build /app/bin ./bin

@@ -1,8 +1,10 @@
 /** Process entry: config → stores → app → listen; graceful shutdown on SIGINT/SIGTERM. */
+import cluster from 'node:cluster';
 import { performance } from 'node:perf_hooks';
 import { ConfigError, loadConfig } from './config/index.js';
 import { startServer } from './server.js';
 import { demoAllowed, seedDemo } from './seed.js';
+import { runPrimary } from './cluster.js';
 
 async function main() {
   const t0 = performance.now();
@@ -15,6 +17,12 @@ async function main() {
       process.exit(2);
     }
     throw err;
+  }
+  // Config is loaded (and an embedded secrets file created) once in the primary, before any worker starts.
+  if (config.webConcurrency > 1 && cluster.isPrimary) {
+    runPrimary(config.webConcurrency, (msg) => console.error(`stepwise: ${msg}`));
+    console.error(`stepwise: ${config.webConcurrency} workers on port ${config.port} (WEB_CONCURRENCY)`);
+    return;
   }
   const running = await startServer(config);
   const { log } = running.container;

@@ -10,7 +10,6 @@ import type { User } from '../store/repos/users.js';
 import { normaliseEmail } from '../store/repos/users.js';
 import type { FactorRecord } from '../store/repos/factors.js';
 import type { DeviceRecord } from '../store/repos/devices.js';
-import { validateNewPassword } from '../security/password.js';
 import { randomToken } from '../security/crypto.js';
 import { AppError, guardStore } from '../errors/index.js';
 import { auditAdmin, decodeCursor, encodeCursor, pageLimit, type Actor, type AdminContext, type Guarded, type Page, type PageRequest } from './types.js';

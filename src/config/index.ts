@@ -67,6 +67,7 @@ const trustProxyFromEnv = z
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: intFromEnv(3000, 0, 65535),
+  WEB_CONCURRENCY: intFromEnv(1, 1, 64),
   HOST: z.string().min(1).default('0.0.0.0'),
   ISSUER: z.url({ protocol: /^https?$/ }).optional(),
   DATABASE_URL: z.string().min(1).default('./data/stepwise.sqlite'),
@@ -127,6 +128,8 @@ export interface Secrets {
 export interface Config {
   env: 'development' | 'production' | 'test';
   port: number;
+  /** Worker processes sharing the port (node:cluster) and the stores; 1 = this process serves. */
+  webConcurrency: number;
   host: string;
   issuer: string;
   database: { client: 'pg'; connection: string } | { client: 'sqlite'; filename: string };
@@ -388,6 +391,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv = process.env): Config {
   return {
     env: env.NODE_ENV,
     port: env.PORT,
+    webConcurrency: env.WEB_CONCURRENCY,
     host: env.HOST,
     issuer,
     database: isPg ? { client: 'pg', connection: env.DATABASE_URL } : { client: 'sqlite', filename: sqliteFile },

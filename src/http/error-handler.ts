@@ -2,6 +2,7 @@
  * The one mapping from errors to responses for our own routes: HTML error pages for people, JSON problems
  * for API callers. Never a stack trace; unknown errors are logged and shown as a generic 500.
  */
+import { routeLabel } from '../metrics/http.js';
 import type { Context, Next } from 'koa';
 import { errors as oidcErrors } from 'oidc-provider';
 import type { Logger } from 'pino';
@@ -44,7 +45,8 @@ export function errorHandler(views: Views, log: Logger) {
     } catch (caught) {
       const err = toAppError(caught);
       if (err.code === 'internal' || err.code === 'store_unavailable') {
-        log.error({ err: caught, path: ctx.path, method: ctx.method }, `request failed: ${err.code}`);
+        // The route template, never the raw path: paths can carry link tokens and interaction ids.
+        log.error({ err: caught, route: routeLabel(ctx), method: ctx.method }, `request failed: ${err.code}`);
       }
       ctx.status = err.status;
       if (err.code === 'too_many_attempts') {

@@ -10,13 +10,18 @@
  */
 import { resolve } from 'node:path';
 import ejs from 'ejs';
-import nodemailer, { type Transporter } from 'nodemailer';
+import type nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
+import { lazy } from '../lazy.js';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import type { MailConfig } from '../config/mail.js';
 import { AppError } from '../errors/index.js';
 import { VIEWS_DIR } from '../paths.js';
 import type { DevOutbox } from './outbox.js';
+
+/** nodemailer loads with the first SMTP transport: console and off never need it. */
+const mailSdk = lazy<typeof nodemailer>('nodemailer');
 
 /** File base name under views/mail/ (e.g. 'verify-email' → verify-email.text.ejs + verify-email.html.ejs). */
 export type MailTemplate = string;
@@ -84,7 +89,7 @@ export class SmtpMailer extends TemplateMailer {
   ) {
     super(site);
     // Short timeouts: a hung relay must not hold a user's request for nodemailer's default minutes.
-    this.transport = nodemailer.createTransport({ url, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 20_000 });
+    this.transport = mailSdk().createTransport({ url, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 20_000 });
   }
 
   protected async deliver(to: string, mail: RenderedMail, template: MailTemplate): Promise<void> {

@@ -3,11 +3,15 @@
  * `twilio` SDK, and the console transport of embedded and development setups. Every failure comes out as
  * an AppError with a message a user can act on; operators get the Twilio error code in the log.
  */
-import twilio from 'twilio';
+import type twilio from 'twilio';
 import type TwilioRequestClient from 'twilio/lib/base/RequestClient.js';
 import type { Logger } from 'pino';
+import { lazy } from '../lazy.js';
 import { AppError } from '../errors/index.js';
 import type { DevOutbox } from './outbox.js';
+
+/** The SDK loads on first use: most deployments send no SMS through Twilio (start-up time, idle memory). */
+const twilioSdk = lazy<typeof twilio>('twilio');
 
 export interface SmsSender {
   /** Sends `body` to `to` (E.164). Resolves with the provider's message id; throws AppError (sms_*) on failure. */
@@ -65,7 +69,7 @@ const MISCONFIGURED = new Set([20003, 20404, 21212, 21606, 21659, 21703]);
 /** Maps what the SDK threw (RestException or a network error) to an AppError. */
 export function twilioError(err: unknown, log?: Logger): AppError {
   const e = err as { status?: number; code?: number; message?: string; moreInfo?: string };
-  const code = err instanceof twilio.RestException && typeof e.code === 'number' ? e.code : undefined;
+  const code = err instanceof twilioSdk().RestException && typeof e.code === 'number' ? e.code : undefined;
   const context = { twilioCode: code, twilioStatus: e?.status, twilioMessage: e?.message, moreInfo: e?.moreInfo };
   if (code !== undefined && REJECTED_NUMBER[code]) {
     log?.info(context, 'sms: twilio rejected the number');
@@ -87,7 +91,7 @@ export function twilioError(err: unknown, log?: Logger): AppError {
 function rebasedClient(apiBase: string, timeoutMs: number) {
   const base = new URL(apiBase);
   const prefix = base.pathname.replace(/\/$/, '');
-  class RebasedRequestClient extends twilio.RequestClient {
+  class RebasedRequestClient extends twilioSdk().RequestClient {
     override request<TData>(opts: TwilioRequestClient.RequestOptions<TData>) {
       const uri = new URL(opts.uri);
       const rebased = new URL(`${prefix}${uri.pathname}${uri.search}`, base.origin);
@@ -103,7 +107,7 @@ export class TwilioSms implements SmsSender {
   constructor(private readonly opts: TwilioSmsOptions) {
     if (!opts.from && !opts.messagingServiceSid) throw new Error('TwilioSms needs a sender (from) or a Messaging Service SID');
     const timeout = opts.timeoutMs ?? 10_000;
-    this.client = twilio(opts.accountSid, opts.authToken, {
+    this.client = twilioSdk()(opts.accountSid, opts.authToken, {
       autoRetry: false,
       timeout,
       ...(opts.apiBase ? { httpClient: rebasedClient(opts.apiBase, timeout) } : {}),

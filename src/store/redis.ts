@@ -1,5 +1,9 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { RedisSentinelConfig } from '../config/redis.js';
+import { lazy } from '../lazy.js';
+
+/** ioredis loads only when REDIS_URL is set: the embedded default never needs it. */
+const ioredis = lazy<typeof import('ioredis')>('ioredis');
 
 /**
  * One ioredis client; commands fail fast while disconnected instead of queueing forever. With `sentinel`,
@@ -7,7 +11,7 @@ import type { RedisSentinelConfig } from '../config/redis.js';
  * by a failover: reconnect (to the new primary) and resend.
  */
 export function createRedis(url: string, sentinel?: RedisSentinelConfig): Redis {
-  const redis = new Redis(url, {
+  const redis = new (ioredis().Redis)(url, {
     ...(sentinel ? { sentinels: sentinel.sentinels, name: sentinel.name, sentinelPassword: sentinel.sentinelPassword } : {}),
     reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
     maxRetriesPerRequest: 1,

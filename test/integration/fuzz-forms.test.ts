@@ -92,7 +92,9 @@ describe.each(storeMatrix)('fuzzing the hosted forms on $name', (kind) => {
   it('GET pages with junk paths, queries and cookies', async () => {
     const it = await interaction('factor');
     const page = fc.oneof(
-      fc.constantFrom('/', '/account', '/account/login', '/account/callback', '/account/reauth', '/dev/outbox', '/healthz', '/.well-known/openid-configuration', '/jwks'),
+      fc.constantFrom('/', '/account', '/account/login', '/account/callback', '/account/reauth', '/dev/outbox', '/healthz', '/readyz', '/metrics', '/assets/theme.css', '/.well-known/openid-configuration', '/jwks'),
+      junk.map((j) => `/lang/${encodePart(j)}`),
+      junk.map((j) => `/assets/theme/${encodePart(j)}`),
       fc.constantFrom('', '/factor', '/enroll', '/denied', '/mfa-notice', '/factor/push/status').map((p) => `/interaction/${it.uid}${p}`),
       kindArb.map((k) => `/interaction/${it.uid}/factor/${k}`),
       junk.map((j) => `/interaction/${encodePart(j)}`),

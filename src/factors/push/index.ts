@@ -12,7 +12,8 @@
  * - Fatigue limits: one pending push per user, at most `maxPerHour` per hour since the last approval, and a
  *   cool-down after a denial. A refused push never blocks the page's other methods.
  */
-import QRCode from 'qrcode';
+import type QRCode from 'qrcode';
+import { lazy } from '../../lazy.js';
 import type { Logger } from 'pino';
 import { verifiedMethod, type Factor, type FactorContext, type FactorInfo, type FactorInput, type VerifiedMethod, type ViewModel } from '../types.js';
 import type { FactorRecord, FactorsRepo } from '../../store/repos/factors.js';
@@ -25,6 +26,9 @@ import { CHALLENGE_TTL_SECONDS, ENROLLMENT_TTL_SECONDS, encodeEnrollmentToken, i
 import { PushState, type ChallengeRecord } from './state.js';
 import { PushDevices } from './devices.js';
 import { PUSH_DENIED_EVENT } from '../../risk/collector.js';
+
+/** Loaded on first enrollment only (start-up time, idle memory). */
+const qrcode = lazy<typeof QRCode>('qrcode');
 
 export const pushInfo: FactorInfo = {
   kind: 'push',
@@ -101,7 +105,7 @@ export class PushFactor implements Factor {
     const id = newId();
     await this.state.startEnrollment({ id, userId: ctx.userId, expiresAt }, secretHash(secret), ctx.now);
     const token = encodeEnrollmentToken({ iss: this.deps.settings.issuer, t: secret });
-    const qrDataUrl = await QRCode.toDataURL(token, { errorCorrectionLevel: 'M', margin: 1, width: 240 });
+    const qrDataUrl = await qrcode().toDataURL(token, { errorCorrectionLevel: 'M', margin: 1, width: 240 });
     return { token, qrDataUrl, enrollmentId: id, expiresAtText: `${utcMinute(expiresAt)} UTC`, statusUrl: `/account/factors/push/enrollment/${id}` };
   }
 

@@ -2,7 +2,10 @@
  * Phone numbers for SMS codes: parsed and validated with libphonenumber-js (full metadata, so the number
  * type is known), normalised to E.164, and masked for display. Pure.
  */
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { lazy } from '../../lazy.js';
+
+/** The full metadata (150 KB of number plans) loads with the first phone number, not at start-up. */
+const phoneNumbers = lazy<typeof import('libphonenumber-js/max')>('libphonenumber-js/max');
 
 export const PHONE_INPUT_MAX = 32;
 
@@ -38,7 +41,7 @@ export function checkPhoneNumber(raw: unknown): PhoneCheck {
   if (!/^\+[0-9 ().-]+$/.test(input)) {
     return { ok: false, message: /^[0-9 ().-]+$/.test(input) ? `Add the country code. ${E164_HINT}` : `Use digits only. ${E164_HINT}` };
   }
-  const parsed = parsePhoneNumberFromString(input);
+  const parsed = phoneNumbers().parsePhoneNumberFromString(input);
   if (!parsed || !parsed.isPossible() || !parsed.isValid()) {
     return { ok: false, message: `That is not a valid phone number. Check the digits and the country code. ${E164_HINT}` };
   }
@@ -53,7 +56,7 @@ export function checkPhoneNumber(raw: unknown): PhoneCheck {
 
 /** "+14155550123" → "+1 ••••••••23": the country code and the last two digits, nothing else. */
 export function maskPhoneNumber(e164: string): string {
-  const parsed = parsePhoneNumberFromString(e164);
+  const parsed = phoneNumbers().parsePhoneNumberFromString(e164);
   const cc = parsed?.countryCallingCode ?? '';
   const national = parsed?.nationalNumber ?? e164.replace(/^\+/, '');
   const shown = national.slice(-2);

@@ -5,13 +5,17 @@
  * step atomically, so a code is accepted at most once, even under concurrent requests (RFC 6238 §5.2).
  */
 import { z } from 'zod';
-import QRCode from 'qrcode';
+import type QRCode from 'qrcode';
+import { lazy } from '../../lazy.js';
 import { verifiedMethod, type Factor, type FactorContext, type FactorInfo, type FactorInput, type VerifiedMethod, type ViewModel } from '../types.js';
 import type { FactorsRepo, FactorRecord } from '../../store/repos/factors.js';
 import type { SecretBox } from '../../security/crypto.js';
 import { newId } from '../../security/crypto.js';
 import { AppError } from '../../errors/index.js';
 import { checkTotp, newTotpSecret, normaliseCode, totpUri } from './otp.js';
+
+/** Loaded on first enrollment only (start-up time, idle memory). */
+const qrcode = lazy<typeof QRCode>('qrcode');
 
 export const totpInfo: FactorInfo = {
   kind: 'totp',
@@ -91,7 +95,7 @@ export class TotpFactor implements Factor {
       throw err;
     }
     const otpauthUri = totpUri({ issuer: this.deps.issuer, account: ctx.userEmail, secret });
-    const qrDataUrl = await QRCode.toDataURL(otpauthUri, { errorCorrectionLevel: 'M', margin: 1, width: 240 });
+    const qrDataUrl = await qrcode().toDataURL(otpauthUri, { errorCorrectionLevel: 'M', margin: 1, width: 240 });
     return { factorId, secret, otpauthUri, qrDataUrl };
   }
 

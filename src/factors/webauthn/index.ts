@@ -15,19 +15,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
-  type VerifiedAuthenticationResponse,
-  type VerifiedRegistrationResponse,
-  type WebAuthnCredential,
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
+  VerifiedAuthenticationResponse,
+  VerifiedRegistrationResponse,
+  WebAuthnCredential,
 } from '@simplewebauthn/server';
+import { lazy } from '../../lazy.js';
 import { AppError } from '../../errors/index.js';
 import type { FactorRecord, FactorsRepo } from '../../store/repos/factors.js';
 import type { KvStore } from '../../store/kv.js';
@@ -47,6 +44,9 @@ import {
   metaTransports,
   webauthnAmr,
 } from './checks.js';
+
+/** SimpleWebAuthn loads on the first passkey ceremony (it is the largest module we use: start-up time, idle memory). */
+const simpleWebAuthn = lazy<typeof import('@simplewebauthn/server')>('@simplewebauthn/server');
 
 export { webauthnAmr } from './checks.js';
 
@@ -131,7 +131,7 @@ export class WebAuthnFactor implements Factor {
   async startEnrollment(ctx: FactorContext, input: FactorInput): Promise<ViewModel> {
     const { name } = parse(startEnrollmentInput, input);
     const existing = await this.factors.listByUser(ctx.userId, { kind: 'webauthn' });
-    const optionsJSON: PublicKeyCredentialCreationOptionsJSON = await generateRegistrationOptions({
+    const optionsJSON: PublicKeyCredentialCreationOptionsJSON = await simpleWebAuthn().generateRegistrationOptions({
       rpName: this.rpName,
       rpID: this.rpID,
       userID: userHandleBytes(ctx.userId),
@@ -158,7 +158,7 @@ export class WebAuthnFactor implements Factor {
 
     let result: VerifiedRegistrationResponse;
     try {
-      result = await verifyRegistrationResponse({
+      result = await simpleWebAuthn().verifyRegistrationResponse({
         response: response as unknown as RegistrationResponseJSON,
         expectedChallenge: stored.challenge,
         expectedOrigin: this.origin,
@@ -202,7 +202,7 @@ export class WebAuthnFactor implements Factor {
 
   async startChallenge(ctx: FactorContext): Promise<ViewModel> {
     const creds = await this.activeCredentials(ctx.userId);
-    const optionsJSON: PublicKeyCredentialRequestOptionsJSON = await generateAuthenticationOptions({
+    const optionsJSON: PublicKeyCredentialRequestOptionsJSON = await simpleWebAuthn().generateAuthenticationOptions({
       rpID: this.rpID,
       challenge: new Uint8Array(randomBytes(32)),
       timeout: this.ttl * 1000,
@@ -238,7 +238,7 @@ export class WebAuthnFactor implements Factor {
 
   /** Options for a passkey sign-in where the user is not known yet: no allowCredentials, UV required. */
   async startPasswordless(scope: string): Promise<{ optionsJSON: PublicKeyCredentialRequestOptionsJSON }> {
-    const optionsJSON = await generateAuthenticationOptions({
+    const optionsJSON = await simpleWebAuthn().generateAuthenticationOptions({
       rpID: this.rpID,
       challenge: new Uint8Array(randomBytes(32)),
       timeout: this.ttl * 1000,
@@ -284,7 +284,7 @@ export class WebAuthnFactor implements Factor {
     };
     let result: VerifiedAuthenticationResponse;
     try {
-      result = await verifyAuthenticationResponse({
+      result = await simpleWebAuthn().verifyAuthenticationResponse({
         response: response as unknown as AuthenticationResponseJSON,
         expectedChallenge: challenge,
         expectedOrigin: this.origin,
