@@ -5,7 +5,7 @@
  * and time; rounds alternate the order of the two servers so drift on this shared machine hits both.
  * Prints a Markdown table and writes bench-results.json + bench-results.md (BENCH_OUT, default: cwd).
  *
- * Knobs: BENCH_SCENARIOS (comma-separated name prefixes), BENCH_CPU_PROF (dir), BENCH_SECONDS (per scenario and round, default 6), BENCH_CONCURRENCY (8), BENCH_ROUNDS (2).
+ * Knobs: BENCH_WORKERS (scaling run, default 2; 1 skips it), BENCH_SCENARIOS (comma-separated name prefixes), BENCH_CPU_PROF (dir), BENCH_SECONDS (per scenario and round, default 6), BENCH_CONCURRENCY (8), BENCH_ROUNDS (2).
  * Loopback only. Asserts nothing: figures, not tests.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -26,6 +26,7 @@ const root = resolve(fileURLToPath(import.meta.url), '../../../..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 2); // 1: skip the scaling figures
 const TOTP_PER_ROUND = Number(process.env.BENCH_TOTP_USERS ?? 80);
 const ARGON2 = { memoryCost: 19456, timeCost: 2, parallelism: 1 };
 const argonEnv = { ARGON2_MEMORY_KIB: String(ARGON2.memoryCost), ARGON2_TIME_COST: String(ARGON2.timeCost), ARGON2_PARALLELISM: String(ARGON2.parallelism) };
@@ -36,6 +37,7 @@ interface Server {
   child: ChildProcess;
   readyMs: number;
   idleRssMiB: number;
+  env?: Record<string, string>;
 }
 
 async function freePort(): Promise<number> {
@@ -151,7 +153,16 @@ async function startStepwise(env: Record<string, string>, users: { password: Ben
   };
   const client = await seedStepwise(full, users, REDIRECT);
   const { child, readyMs } = await spawnServer(join(root, 'dist/src/main.js'), full, base);
-  return { target: { name: 'Stepwise', base, ...client, redirectUri: REDIRECT, twoFactorParams: { acr_values: 'loa2' } }, child, readyMs, idleRssMiB: 0 };
+  return { target: { name: 'Stepwise', base, ...client, redirectUri: REDIRECT, twoFactorParams: { acr_values: 'loa2' } }, child, readyMs, idleRssMiB: 0, env: full };
+}
+
+/** The same seeded Stepwise again, as WEB_CONCURRENCY workers on a new port (for the scaling figures). */
+async function startStepwiseWorkers(one: Server, workers: number): Promise<Server> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const env = { ...one.env!, PORT: String(port), ISSUER: base, WEB_CONCURRENCY: String(workers) };
+  const { child, readyMs } = await spawnServer(join(root, 'dist/src/main.js'), env, base);
+  return { target: { ...one.target, name: `Stepwise ×${workers}`, base }, child, readyMs, idleRssMiB: 0, env };
 }
 
 interface ScenarioResult {
@@ -206,6 +217,7 @@ interface StoreReport {
   store: string;
   servers: Record<string, { readyMs: number; idleRssMiB: number; loadRssMiB: number }>;
   scenarios: Array<{ name: string; results: Record<string, ScenarioResult[]> }>;
+  scaling?: Array<{ scenario: string; workers: number; singleOpsPerSecond: number; multiOpsPerSecond: number; rssMiB: number }>;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? NaN;
@@ -248,9 +260,32 @@ async function benchStore(store: StoreEnv, dir: string): Promise<StoreReport> {
       console.log(`  ${sc.name.padEnd(32)} Stepwise ${line(stepwise.target.name).padEnd(16)} engine ${line(baseline.target.name)} ops/CPU-s`);
     }
     for (const s of servers) report.servers[s.target.name] = { readyMs: s.readyMs, idleRssMiB: s.idleRssMiB, loadRssMiB: peak.get(s) ?? NaN };
+    if (WORKERS > 1) report.scaling = await scaling(stepwise, users, report);
     return report;
   } finally {
     for (const s of servers) await stop(s.child);
+  }
+}
+
+/**
+ * 1 → WORKERS worker processes: throughput (operations per wall-clock second, the driver at the same
+ * concurrency) of the CPU-bound scenarios, against the single-process figures of the same run.
+ */
+async function scaling(one: Server, users: { password: BenchUser[]; totp: BenchUser[] }, report: StoreReport): Promise<StoreReport['scaling']> {
+  const multi = await startStepwiseWorkers(one, WORKERS);
+  try {
+    for (let i = 0; i < 3; i++) await signIn(multi.target, users.password[i]!, new Map()); // warm-up (spreads over workers)
+    const out: NonNullable<StoreReport['scaling']> = [];
+    for (const sc of scenarios(users).filter((x) => x.name.startsWith('sign-in (password)') || x.name.startsWith('refresh'))) {
+      if (sc.name.includes('TOTP')) continue;
+      const load = await sc.run(multi, 0, new Map());
+      const single = report.scenarios.find((x) => x.name === sc.name)?.results['Stepwise']?.map((r) => r.load.opsPerSecond) ?? [];
+      out.push({ scenario: sc.name, workers: WORKERS, singleOpsPerSecond: median(single), multiOpsPerSecond: load.opsPerSecond, rssMiB: load.peakRssMiB });
+      console.log(`  ${sc.name.padEnd(32)} 1 worker ${median(single).toFixed(1)} ops/s → ${WORKERS} workers ${load.opsPerSecond.toFixed(1)} ops/s`);
+    }
+    return out;
+  } finally {
+    await stop(multi.child);
   }
 }
 
@@ -280,6 +315,10 @@ function markdown(reports: StoreReport[], meta: Record<string, string>): string 
         const pick = (k: 'p50' | 'p95' | 'p99') => median(rounds.map((x) => x.steps[step]?.[k] ?? NaN)).toFixed(1);
         lines.push(`| ${sc.name} | ${step} | ${pick('p50')} | ${pick('p95')} | ${pick('p99')} |`);
       }
+    }
+    if (r.scaling?.length) {
+      lines.push('', `Stepwise with WEB_CONCURRENCY workers (operations per wall-clock second, ${CONCURRENCY} concurrent clients; the load driver shares the machine):`, '', '| scenario | 1 worker | workers | scaling | RSS, all workers |', '|---|---|---|---|---|');
+      for (const x of r.scaling) lines.push(`| ${x.scenario} | ${x.singleOpsPerSecond.toFixed(1)} | ${x.multiOpsPerSecond.toFixed(1)} (×${x.workers}) | ${(x.multiOpsPerSecond / x.singleOpsPerSecond).toFixed(2)} | ${x.rssMiB.toFixed(0)} MiB |`);
     }
     lines.push('');
   }

@@ -4,19 +4,48 @@
  * /proc/<pid>/status, and a bounded load runner (N concurrent workers, stops at a count or a time limit,
  * whichever comes first).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 const CLOCK_TICKS_PER_SECOND = 100; // Linux USER_HZ
 
-export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+/** The process and its descendants (WEB_CONCURRENCY workers), from /proc/<pid>/task/<tid>/children. */
+export function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    try {
+      for (const tid of readdirSync(`/proc/${out[i]}/task`)) {
+        const kids = readFileSync(`/proc/${out[i]}/task/${tid}/children`, 'utf8').trim();
+        if (kids) out.push(...kids.split(/\s+/).map(Number));
+      }
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return out;
 }
 
+const sumOver = (pid: number, one: (p: number) => number) =>
+  processTree(pid).reduce((sum, p) => {
+    try {
+      return sum + one(p);
+    } catch {
+      return sum; // exited meanwhile
+    }
+  }, 0);
+
+/** CPU seconds (user + system) of the server: the process and its workers. */
+export function cpuSeconds(pid: number): number {
+  return sumOver(pid, (p) => {
+    const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  });
+}
+
+/** Resident memory of the server: the process and its workers. */
 export function rssMiB(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+  return sumOver(pid, (p) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))![1]) / 1024);
 }
 
 export interface LoadResult {

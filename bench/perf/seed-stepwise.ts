@@ -7,13 +7,13 @@
 import { generateSync } from 'otplib';
 import { loadConfig } from '../../src/config/index.js';
 import { buildContainer } from '../../src/container.js';
-import { createClient, createUser } from '../../src/admin/service.js';
+import { createClient, createServiceClient, createUser } from '../../src/admin/service.js';
 import type { BenchUser } from './driver.js';
 
 export interface SeededClients {
   clientId: string;
   clientSecret: string;
-  /** The service client for client_credentials (undefined when this build cannot register one). */
+  /** The service client for client_credentials. */
   cc?: { clientId: string; clientSecret: string; scope: string };
 }
 
@@ -37,16 +37,8 @@ export async function seedStepwise(env: Record<string, string>, users: { passwor
   }
 }
 
-/** A client_credentials client, through the admin service when this build has one. */
+/** A client_credentials service client (read-only admin scope: the narrowest scope a service client may hold). */
 async function serviceClient(deps: Parameters<typeof createClient>[0]): Promise<SeededClients['cc']> {
-  try {
-    const created = (await (createClient as unknown as (d: typeof deps, i: Record<string, unknown>) => Promise<{ client_id: string; client_secret?: string }>)(deps, {
-      redirectUris: [],
-      service: true,
-      scopes: ['stepwise:admin:read'],
-    })) as { client_id: string; client_secret?: string };
-    return created.client_secret ? { clientId: created.client_id, clientSecret: created.client_secret, scope: 'stepwise:admin:read' } : undefined;
-  } catch {
-    return undefined;
-  }
+  const created = (await createServiceClient(deps, { scopes: ['stepwise:admin:read'], name: 'Bench service' })) as { client_id: string; client_secret?: string };
+  return { clientId: created.client_id, clientSecret: created.client_secret!, scope: 'stepwise:admin:read' };
 }
