@@ -15,6 +15,7 @@ describe('loadConfig', () => {
     expect(a.issuer).toBe('http://localhost:3000');
     expect(a.database).toEqual({ client: 'sqlite', filename: join(d, 'x.sqlite') });
     expect(a.argon2).toEqual({ memoryCost: 19456, timeCost: 2, parallelism: 1 });
+    expect(a.webConcurrency).toBe(1);
     expect(a.secrets.encryptionKey).toHaveLength(32);
     const b = loadConfig(env);
     expect(b.secrets.cookieKeys).toEqual(a.secrets.cookieKeys);
@@ -26,6 +27,8 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ PORT: 'abc' })).toThrow(/^PORT: .*\(got "abc"\)$/);
     expect(() => loadConfig({ REDIS_URL: 'http://x' })).toThrow(/^REDIS_URL:/);
     expect(() => loadConfig({ ARGON2_MEMORY_KIB: '1024' })).toThrow(/^ARGON2_MEMORY_KIB:/);
+    expect(() => loadConfig({ WEB_CONCURRENCY: '0' })).toThrow(/^WEB_CONCURRENCY:/);
+    expect(() => loadConfig({ WEB_CONCURRENCY: 'many' })).toThrow(/^WEB_CONCURRENCY:/);
     expect(() => loadConfig({ STEPWISE_ENCRYPTION_KEY: 'abc', STEPWISE_COOKIE_KEYS: 'x'.repeat(32) })).toThrow(/^STEPWISE_ENCRYPTION_KEY: .*32 bytes/);
   });
 
