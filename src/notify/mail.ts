@@ -7,6 +7,11 @@
  * the text template's first line, written `Subject: …` and followed by a blank line (the line is removed
  * from the text body). The HTML template holds only the body: it is wrapped in views/mail/_layout.html.ejs.
  * EJS escapes `<%= %>` for HTML; the text templates use `<%- %>` (no HTML escaping in plain text).
+ *
+ * Language (issue 13). Every sentence comes from the `mail.*` catalog keys through `t(key, vars)`; the
+ * locale is `locale` if given, else that of the request that triggered the mail, else English. In the
+ * HTML templates `t` escapes the string values it interpolates (a catalog sentence may hold markup such as
+ * a link), so they print it with `<%- t(…) %>`; in the text templates nothing is escaped.
  */
 import { resolve } from 'node:path';
 import ejs from 'ejs';
@@ -18,6 +23,8 @@ import type { Config } from '../config/index.js';
 import type { MailConfig } from '../config/mail.js';
 import { AppError } from '../errors/index.js';
 import { VIEWS_DIR } from '../paths.js';
+import { defaultI18n, type Translate } from '../i18n/index.js';
+import { requestLocale } from '../i18n/context.js';
 import type { DevOutbox } from './outbox.js';
 
 /** nodemailer loads with the first SMTP transport: console and off never need it. */
@@ -27,7 +34,7 @@ const mailSdk = lazy<typeof nodemailer>('nodemailer');
 export type MailTemplate = string;
 
 export interface Mailer {
-  send(m: { to: string; template: MailTemplate; vars: Record<string, unknown> }): Promise<void>;
+  send(m: { to: string; template: MailTemplate; vars: Record<string, unknown>; locale?: string }): Promise<void>;
 }
 
 export interface RenderedMail {
@@ -44,20 +51,41 @@ export async function renderMail(
   template: MailTemplate,
   vars: Record<string, unknown>,
   site: { productName: string; issuer: string },
-  opts: { cache?: boolean } = {},
+  opts: { cache?: boolean; locale?: string } = {},
 ): Promise<RenderedMail> {
   if (!TEMPLATE_NAME.test(template)) throw new Error(`mail: invalid template name ${JSON.stringify(template)}`);
-  const model = { ...vars, productName: site.productName, issuer: site.issuer, accountUrl: `${site.issuer}/account` };
+  const i18n = defaultI18n();
+  const lang = i18n.resolve(opts.locale ?? (await requestLocale()));
+  const t = i18n.translator(lang);
+  // Durations passed in English ("30 minutes") are looked up as sentences of the `text` namespace.
+  const tx = (english: string) => i18n.text(lang, english);
+  const model = { ...vars, productName: site.productName, issuer: site.issuer, accountUrl: `${site.issuer}/account`, lang, tx };
   const ejsOpts = { cache: opts.cache ?? false, async: true, root: VIEWS_DIR, views: [VIEWS_DIR] };
   const [rawText, htmlBody] = await Promise.all([
-    ejs.renderFile(resolve(MAIL_DIR, `${template}.text.ejs`), model, ejsOpts),
-    ejs.renderFile(resolve(MAIL_DIR, `${template}.html.ejs`), model, ejsOpts),
+    ejs.renderFile(resolve(MAIL_DIR, `${template}.text.ejs`), { ...model, t }, ejsOpts),
+    ejs.renderFile(resolve(MAIL_DIR, `${template}.html.ejs`), { ...model, t: escapingValues(t), markup: (html: string) => new Markup(html) }, ejsOpts),
   ]);
   const match = /^Subject: *([^\r\n]+)\r?\n(?:\r?\n)?/.exec(rawText);
   if (!match) throw new Error(`mail: views/mail/${template}.text.ejs must start with a "Subject: …" line`);
   const subject = match[1]!.trim();
-  const html = await ejs.renderFile(resolve(MAIL_DIR, '_layout.html.ejs'), { ...model, subject, body: htmlBody }, ejsOpts);
+  const html = await ejs.renderFile(resolve(MAIL_DIR, '_layout.html.ejs'), { ...model, t: escapingValues(t), subject, body: htmlBody }, ejsOpts);
   return { subject, text: `${rawText.slice(match[0].length).trim()}\n`, html };
+}
+
+/** HTML already escaped (a translated fragment), passed whole through the escaping `t` of the HTML templates. */
+class Markup {
+  constructor(readonly html: string) {}
+}
+
+/** A `t` for HTML: string values are HTML-escaped before interpolation; the catalog sentence is trusted markup. */
+function escapingValues(t: Translate): Translate {
+  return (key, options) => {
+    if (!options) return t(key);
+    const safe = Object.fromEntries(
+      Object.entries(options).map(([k, v]) => [k, v instanceof Markup ? v.html : typeof v === 'string' ? ejs.escapeXML(v) : v]),
+    );
+    return t(key, safe);
+  };
 }
 
 interface MailSite {
@@ -70,8 +98,8 @@ interface MailSite {
 abstract class TemplateMailer implements Mailer {
   constructor(protected readonly site: MailSite) {}
 
-  async send(m: { to: string; template: MailTemplate; vars: Record<string, unknown> }): Promise<void> {
-    const rendered = await renderMail(m.template, m.vars, this.site, { cache: this.site.cacheTemplates });
+  async send(m: { to: string; template: MailTemplate; vars: Record<string, unknown>; locale?: string }): Promise<void> {
+    const rendered = await renderMail(m.template, m.vars, this.site, { cache: this.site.cacheTemplates, locale: m.locale });
     await this.deliver(m.to, rendered, m.template);
   }
 
