@@ -44,23 +44,16 @@ function clearTable(memo: Memo, table: string) {
 
 /**
  * Wraps a repository: the named read methods are memoised per request (keyed by table, method and
- * arguments); calling any other method clears the table's entries first (a write the SQL hook would see
- * anyway, but a repo write may also touch Redis-free state such as the returned objects).
+ * arguments). Writes need no wrapping: whatever writes the table — this repo or any other code — is seen by
+ * invalidateOnWrites, which the container installs on the same connection.
  */
 export function memoizeReads<T extends object>(repo: T, table: string, reads: ReadonlyArray<keyof T & string>): T {
   const readSet = new Set<string>(reads);
   return new Proxy(repo, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof value !== 'function' || typeof prop !== 'string') return value;
+      if (typeof value !== 'function' || typeof prop !== 'string' || !readSet.has(prop)) return value;
       const fn = value as (...args: unknown[]) => unknown;
-      if (!readSet.has(prop)) {
-        return (...args: unknown[]) => {
-          const memo = scope.getStore();
-          if (memo) clearTable(memo, table);
-          return fn.apply(target, args);
-        };
-      }
       return (...args: unknown[]) => {
         const memo = scope.getStore();
         if (!memo) return fn.apply(target, args);
