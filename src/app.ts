@@ -34,6 +34,7 @@ import { healthRoutes } from './http/health.js';
 import { requestId } from './http/request-id.js';
 import { countStoreErrors, httpMetrics } from './metrics/http.js';
 import { metricsRoute } from './metrics/routes.js';
+import { batchAuditPerRequest } from './audit/request-batch.js';
 
 // The admin console's forms are ours; the admin API (/admin/api) parses its own JSON.
 const OUR_FORMS = /^\/(interaction|account|password|recovery|demo|admin(?!\/api(\/|$)))(\/|$)/;
@@ -53,6 +54,8 @@ export function createApp(c: Container): Provider {
   app.use(localeContext(c.i18n, app));
   app.use(errorHandler(c.views, c.log));
   app.use(countStoreErrors(c.metrics));
+  // A request's audit events commit together before it answers (inside the error handler: a failed commit is a 503).
+  app.use(batchAuditPerRequest(c.audit));
   app.use(uiRoutes({ theme: c.views.theme, i18n: c.i18n, secure: c.config.issuer.startsWith('https://') }).routes());
   app.use(staticAssets());
   app.use(healthRoutes({ db: c.db, redis: c.redis, onDown: (store) => c.metrics.storeErrors.inc({ store, source: 'readyz' }) }));

@@ -43,6 +43,7 @@ import { EmailVerification } from './account/email-verification.js';
 import { createPushTransport, type FirebaseOverrides } from './notify/push.js';
 import { FactorService } from './factors/service.js';
 import { readAccountAssurance } from './factors/assurance.js';
+import { RiskHistory } from './risk/history.js';
 import { RiskCollector } from './risk/collector.js';
 import { RiskService } from './risk/service.js';
 import { GeoIp } from './risk/geoip.js';
@@ -179,7 +180,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     const geoip = config.geoipDb ? await GeoIp.open(config.geoipDb) : null;
     const notices = new MailSecurityNotices({ users, mailer, audit, log, geoip, issuer: config.issuer, enabled: config.mail.transport !== 'off', now });
     const collector = new RiskCollector({
-      countEvents: (userId, type, sinceMs) => audit.countSince(userId, type, sinceMs),
+      history: new RiskHistory(db),
       devices,
       signIns: new SignInsRepo(db),
       failures,

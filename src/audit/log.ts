@@ -5,11 +5,11 @@
  */
 import type { Db } from '../store/db.js';
 import { newId } from '../security/crypto.js';
-import { guardStore } from '../errors/index.js';
 import { digest, GENESIS } from './chain.js';
 import type { CheckpointKeys } from './checkpoint.js';
 import { auditTransaction } from './lock.js';
 import { verifyAudit } from './verify.js';
+import { joinRequestBatch } from './request-batch.js';
 
 export interface AuditInput {
   type: string;
@@ -40,6 +40,9 @@ function toEvent(r: Record<string, unknown>): Omit<AuditEvent, 'hash'> {
   };
 }
 
+/** An event before it is chained (no hash yet). */
+export type PendingEvent = Omit<AuditEvent, 'hash'>;
+
 export type AuditListener = (event: AuditEvent) => void;
 
 export class AuditLog {
@@ -61,8 +64,13 @@ export class AuditLog {
     };
   }
 
+  /**
+   * Records an event. Inside a request it joins the request's batch (src/audit/request-batch.ts), committed
+   * in one transaction before the response leaves — a sign-in step records up to four events, and each
+   * append holds the chain's one writer lock. Elsewhere (CLI, timers) it is committed at once.
+   */
   async record(input: AuditInput): Promise<void> {
-    const event = {
+    const event: PendingEvent = {
       id: newId(),
       at: this.now(),
       type: input.type,
@@ -72,31 +80,46 @@ export class AuditLog {
       ip: input.ip ?? null,
       details: input.details ?? {},
     };
-    const hash = await auditTransaction(this.db, async (trx) => {
+    if (joinRequestBatch(event)) return;
+    await this.append([event]);
+  }
+
+  /** Appends events in order, in one transaction (one head read, one insert), then tells the listeners. */
+  async append(events: PendingEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const hashes = await auditTransaction(this.db, async (trx) => {
       const last = await trx('audit_events').orderBy('seq', 'desc').first('hash');
-      const prev = (last?.hash as string | undefined) ?? GENESIS;
-      const hash = digest(prev, event);
-      await trx('audit_events').insert({
-        id: event.id,
-        at: event.at,
-        type: event.type,
-        outcome: event.outcome,
-        user_id: event.userId,
-        client_id: event.clientId,
-        ip: event.ip,
-        details: JSON.stringify(event.details),
-        prev_hash: prev,
-        hash,
+      let prev = (last?.hash as string | undefined) ?? GENESIS;
+      const rows = events.map((event) => {
+        const hash = digest(prev, event);
+        const row = {
+          id: event.id,
+          at: event.at,
+          type: event.type,
+          outcome: event.outcome,
+          user_id: event.userId,
+          client_id: event.clientId,
+          ip: event.ip,
+          details: JSON.stringify(event.details),
+          prev_hash: prev,
+          hash,
+        };
+        prev = hash;
+        return row;
       });
-      return hash;
+      // Row order is chain order: seq follows insertion order, also for a multi-row insert.
+      await trx('audit_events').insert(rows);
+      return rows.map((r) => r.hash);
     });
-    for (const fn of this.listeners) {
-      try {
-        fn({ ...event, hash });
-      } catch {
-        /* observers must not break auditing */
+    events.forEach((event, i) => {
+      for (const fn of this.listeners) {
+        try {
+          fn({ ...event, hash: hashes[i]! });
+        } catch {
+          /* observers must not break auditing */
+        }
       }
-    }
+    });
   }
 
   async list(filter: { userId?: string; type?: string; limit?: number } = {}): Promise<AuditEvent[]> {
@@ -105,14 +128,6 @@ export class AuditLog {
     if (filter.type) q = q.where({ type: filter.type });
     const rows = await q;
     return rows.map((r) => ({ ...toEvent(r), hash: r.hash as string }));
-  }
-
-  /** How many events of `type` a user has had since `sinceMs` (risk signals such as denied pushes). */
-  async countSince(userId: string, type: string, sinceMs: number): Promise<number> {
-    const row = await guardStore(() =>
-      this.db('audit_events').where({ user_id: userId, type }).andWhere('at', '>=', sinceMs).count<{ n: number | string }[]>({ n: '*' }).first(),
-    );
-    return Number(row?.n ?? 0);
   }
 
   /**

@@ -4,7 +4,7 @@
  * last line of defence; the first is not logging bodies, queries or URLs at all.
  */
 import pino, { type DestinationStream, type Logger } from 'pino';
-import { requestContext } from './request-id.js';
+import { currentRequestId } from './request-id.js';
 
 const SECRET_FIELDS = [
   'password',
@@ -59,8 +59,8 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     redact: { paths: REDACT_PATHS, censor },
     // A fresh object each time: pino merges the line's fields into what the mixin returns.
     mixin: () => {
-      const store = requestContext.getStore();
-      return store ? { reqId: store.reqId } : {};
+      const reqId = currentRequestId();
+      return reqId ? { reqId } : {};
     },
   };
   return destination ? pino(options, destination) : pino(options);

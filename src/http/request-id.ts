@@ -1,16 +1,19 @@
 /**
  * A request id on every log line of a request: taken from an incoming X-Request-Id when it is well-formed
  * (a proxy's id keeps one trail across hops), else generated; echoed in the response. The id rides in
- * AsyncLocalStorage, which the root logger's mixin reads (src/http/logger.ts), so lines logged deep in a
+ * the request scope (src/http/request-scope.ts), which the root logger's mixin reads (src/http/logger.ts), so lines logged deep in a
  * service through the container's logger carry it too; `ctx.state.log` is the request's child logger.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
 import { routeLabel } from '../metrics/http.js';
+import { currentScope, runInScope } from './request-scope.js';
 
-export const requestContext = new AsyncLocalStorage<{ reqId: string }>();
+/** The current request's id, for the root logger's mixin. */
+export function currentRequestId(): string | undefined {
+  return currentScope()?.reqId;
+}
 
 /** Letters, digits and `._:-`, 8–128 characters (UUIDs, ULIDs, W3C trace ids, most proxies' ids). */
 const WELL_FORMED = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -32,7 +35,7 @@ export function requestId(log: Logger) {
     // The mixin adds reqId to every line; the child only names the logger for handlers.
     ctx.state.log = log.child({});
     const t0 = process.hrtime.bigint();
-    await requestContext.run({ reqId }, async () => {
+    await runInScope({ reqId }, async () => {
       try {
         await next();
       } finally {

@@ -9,6 +9,7 @@ import type { Db } from '../store/db.js';
 import type { ClientsRepo } from '../store/repos/clients.js';
 import { errors } from 'oidc-provider';
 import { AppError, guardStore, isUnstorableText } from '../errors/index.js';
+import { forgetTable, memoizeReads } from '../store/request-cache.js';
 
 /**
  * A store outage inside oidc-provider becomes `temporarily_unavailable` (HTTP 503), not a 500 server_error.
@@ -322,11 +323,37 @@ export class ClientAdapter implements Adapter {
   async revokeByGrantId() {}
 }
 
+const PAYLOAD_READS = ['find', 'findByUid', 'findByUserCode'] as const;
+
+/**
+ * One request reads the same session or interaction several times (our guards, the locale, the page, the
+ * engine itself): within a request each distinct read runs once (src/store/request-cache.ts). Every other
+ * adapter call is a write and forgets the request's memoised payloads of all models, before and after —
+ * on Redis too, where the SQL write hook sees nothing.
+ */
+function memoizedPerRequest(name: string, adapter: Adapter): Adapter {
+  const reads = memoizeReads(adapter, 'oidc_payloads', PAYLOAD_READS, name);
+  return new Proxy(reads, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof value !== 'function' || (PAYLOAD_READS as readonly unknown[]).includes(prop)) return value;
+      return async (...args: unknown[]) => {
+        forgetTable('oidc_payloads');
+        try {
+          return await (value as (...a: unknown[]) => unknown).apply(target, args);
+        } finally {
+          forgetTable('oidc_payloads');
+        }
+      };
+    },
+  });
+}
+
 /** `decorate` wraps a model's adapter (grant epoch, refresh decay) inside the outage mapping, so its own store reads map to 503 too. */
 export function adapterFactory(opts: { db: Db; redis?: Redis; clients: ClientsRepo; prefix?: string; decorate?: (name: string, adapter: Adapter) => Adapter }) {
   const decorate = opts.decorate ?? ((_name: string, adapter: Adapter) => adapter);
   return (name: string): Adapter => {
     if (name === 'Client') return withOutageMapping(new ClientAdapter(opts.clients));
-    return withOutageMapping(decorate(name, opts.redis ? new RedisAdapter(name, opts.redis, opts.prefix) : new SqlAdapter(name, opts.db)));
+    return withOutageMapping(memoizedPerRequest(name, decorate(name, opts.redis ? new RedisAdapter(name, opts.redis, opts.prefix) : new SqlAdapter(name, opts.db))));
   };
 }

@@ -7,6 +7,7 @@
 import { BlockList, isIPv6 } from 'node:net';
 import { createHash } from 'node:crypto';
 import { UAParser } from 'ua-parser-js';
+import { BoundedCache } from '../bounded-cache.js';
 import { deviceHandle } from './known-browser.js';
 import type { DevicesRepo } from '../store/repos/devices.js';
 import type { SignInsRepo } from '../store/repos/sign-ins.js';
@@ -14,6 +15,7 @@ import type { LoginFailuresRepo } from '../store/repos/login-failures.js';
 import type { User } from '../store/repos/users.js';
 import type { FactorRecord } from '../store/repos/factors.js';
 import type { GeoIp, GeoPoint } from './geoip.js';
+import type { RiskHistory } from './history.js';
 import { networkPrefix, speedKmh } from './geoip.js';
 import type { RiskPolicy, RiskSignals } from './types.js';
 
@@ -21,8 +23,8 @@ import type { RiskPolicy, RiskSignals } from './types.js';
 export const PUSH_DENIED_EVENT = 'factor.push.denied';
 
 export interface CollectorDeps {
-  /** Recent events of a user by type (the audit log): denied pushes. */
-  countEvents: (userId: string, type: string, sinceMs: number) => Promise<number>;
+  /** One read of the account's network, place, failure and push-denial history. */
+  history: RiskHistory;
   devices: DevicesRepo;
   signIns: SignInsRepo;
   failures: LoginFailuresRepo;
@@ -70,11 +72,19 @@ export function failureAccountKey(email: string): string {
   return createHash('sha256').update(`login-failure:${email}`).digest('base64url').slice(0, 32);
 }
 
-/** "Chrome on Linux" — the browser and OS families from a maintained parser (ua-parser-js). */
+const families = new BoundedCache<string, string>(256);
+
+/**
+ * "Chrome on Linux" — the browser and OS families from a maintained parser (ua-parser-js). Parsing runs a
+ * few hundred regular expressions; the same few user agents recur, so results are kept (bounded, oldest out).
+ */
 export function uaFamily(userAgent: string): string {
-  const r = new UAParser(userAgent.slice(0, 512)).getResult();
-  const browser = r.browser.name ?? 'Unknown browser';
-  return (r.os.name ? `${browser} on ${r.os.name}` : browser).slice(0, 100);
+  const ua = userAgent.slice(0, 512);
+  return families.getOrSet(ua, () => {
+    const r = new UAParser(ua).getResult();
+    const browser = r.browser.name ?? 'Unknown browser';
+    return (r.os.name ? `${browser} on ${r.os.name}` : browser).slice(0, 100);
+  });
 }
 
 function blockList(cidrs: string[]): BlockList {
@@ -113,21 +123,27 @@ export class RiskCollector {
   async collect(input: CollectInput): Promise<{ signals: RiskSignals; observed: Observed }> {
     const { account, request, nowMs } = input;
     const { user } = account;
-    const { devices, signIns, failures, geoip, policy } = this.deps;
+    const { devices, signIns, geoip, policy } = this.deps;
     // The same handle the sign-in throttles key a known browser by (never the cookie value in a store).
     const hash = request.deviceId ? deviceHandle(request.deviceId) : null;
     const network = networkPrefix(request.ip);
     const geo = geoip?.lookup(request.ip) ?? null;
     const allowListed = inList(this.allow, request.ip);
     const sinceMs = nowMs - policy.velocity.windowSeconds * 1000;
-    const [device, knownNetwork, knownPlace, last, velocity, pushDenials] = await Promise.all([
+    const [device, history, last] = await Promise.all([
       hash ? devices.find(user.id, hash) : Promise.resolve(undefined),
-      network ? signIns.hasNetwork(user.id, network) : Promise.resolve(false),
-      geo?.country ? signIns.hasLocation(user.id, geo.country, geo.city) : Promise.resolve(null),
+      this.deps.history.read({
+        userId: user.id,
+        failureAccount: failureAccountKey(user.email),
+        ip: request.ip,
+        network,
+        place: geo?.country ? { country: geo.country, city: geo.city } : null,
+        sinceMs,
+        pushDeniedType: PUSH_DENIED_EVENT,
+      }),
       geo ? signIns.last(user.id) : Promise.resolve(undefined),
-      failures.counts(failureAccountKey(user.email), request.ip, sinceMs),
-      this.deps.countEvents(user.id, PUSH_DENIED_EVENT, sinceMs),
     ]);
+    const { knownNetwork, knownPlace, velocity, pushDenials } = history;
     const nowS = Math.floor(nowMs / 1000);
     const speed = geo && last && last.latitude !== null ? speedKmh({ ...last, at: Math.floor(last.at / 1000) }, { ...geo, at: nowS }) : null;
     const lastMfaMs = Math.max(0, ...account.factors.filter((f) => f.kind !== 'password').map((f) => f.lastUsedAt ?? 0));

@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
 import type { Config } from '../config/index.js';
+import { BoundedCache } from '../bounded-cache.js';
 
 export type Db = Knex;
 
@@ -26,7 +27,8 @@ export function createDb(database: Config['database']): Db {
     pool: {
       min: 1,
       max: 1,
-      afterCreate(conn: { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+      afterCreate(conn: SqliteConnection, done: (err: Error | null, conn: unknown) => void) {
+        reusePreparedStatements(conn);
         conn.pragma('journal_mode = WAL');
         conn.pragma('foreign_keys = ON');
         conn.pragma('busy_timeout = 5000');
@@ -36,6 +38,25 @@ export function createDb(database: Config['database']): Db {
     },
     acquireConnectionTimeout: 5000,
   });
+}
+
+interface SqliteConnection {
+  pragma(s: string): unknown;
+  prepare(sql: string): unknown;
+}
+
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * knex prepares every statement anew (better-sqlite3 compiles the SQL each time: about as costly as running
+ * it). Its queries are parameterised, so the same few hundred SQL texts recur: keep their compiled statements
+ * (least recently used out). Safe to share — a better-sqlite3 statement runs synchronously to completion, knex
+ * only calls all()/run() on it, and SQLite re-prepares a statement by itself after a schema change.
+ */
+function reusePreparedStatements(conn: SqliteConnection): void {
+  const prepare = conn.prepare.bind(conn);
+  const cache = new BoundedCache<string, unknown>(STATEMENT_CACHE_SIZE);
+  conn.prepare = (sql: string) => cache.getOrSet(sql, () => prepare(sql));
 }
 
 /**

@@ -41,6 +41,9 @@ export class RedisKv implements KvStore {
   }
 }
 
+/** A raw query's rows: an array on SQLite, `{ rows }` on PostgreSQL. */
+type TakenRows = Array<{ value: string; expires_at: number | string }> | { rows: Array<{ value: string; expires_at: number | string }> };
+
 export class SqlKv implements KvStore {
   constructor(
     private readonly db: Db,
@@ -55,30 +58,27 @@ export class SqlKv implements KvStore {
     return row && Number(row.expires_at) > this.now() ? (row.value as string) : null;
   }
   async take(key: string) {
-    return guardStore(() =>
-      this.db.transaction(async (trx) => {
-        const row = await trx('ephemeral').where({ key }).first();
-        if (!row) return null;
-        // The delete's row count decides the winner when two requests race for the same key.
-        const deleted = await trx('ephemeral').where({ key, value: row.value }).del();
-        if (deleted !== 1 || Number(row.expires_at) <= this.now()) return null;
-        return row.value as string;
-      }),
-    );
+    // One statement: of racing takers, only the one whose delete removed the row gets it back.
+    // (Raw: knex drops `returning` from a delete on SQLite, which supports it.)
+    const result = (await guardStore(() => this.db.raw('delete from ephemeral where key = ? returning value, expires_at', [key]))) as TakenRows;
+    const row = (Array.isArray(result) ? result : result.rows)[0];
+    return row && Number(row.expires_at) > this.now() ? row.value : null;
   }
   async del(key: string) {
     await guardStore(() => this.db('ephemeral').where({ key }).del());
   }
   async add(key: string, value: string, ttlSeconds: number) {
-    return guardStore(() =>
-      this.db.transaction(async (trx) => {
-        await trx('ephemeral').where({ key }).andWhere('expires_at', '<=', this.now()).del();
-        await trx('ephemeral').insert({ key, value, expires_at: this.now() + ttlSeconds * 1000 }).onConflict('key').ignore();
-        // The row that is there now decides: ours only if no live value was (racing inserts wait on the key).
-        const row = await trx('ephemeral').where({ key }).first();
-        return row?.value === value;
-      }),
-    );
+    const now = this.now();
+    // One statement: insert, or take over the key only if its value has expired; a row comes back iff we set it.
+    const rows = (await guardStore(() =>
+      this.db('ephemeral')
+        .insert({ key, value, expires_at: now + ttlSeconds * 1000 })
+        .onConflict('key')
+        .merge(['value', 'expires_at'])
+        .where('ephemeral.expires_at', '<=', now)
+        .returning('key'),
+    )) as unknown[];
+    return rows.length === 1;
   }
   async sweep() {
     await this.db('ephemeral').where('expires_at', '<', this.now()).del();

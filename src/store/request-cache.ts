@@ -4,7 +4,7 @@
  * password sign-in, 5 for a userinfo call). Within one HTTP request, each distinct read now runs once.
  *
  * Why it stays correct:
- *  - The memo lives only as long as the request (AsyncLocalStorage); nothing is shared between requests, so
+ *  - The memo lives only as long as the request (its scope, src/http/request-scope.ts); nothing is shared between requests, so
  *    no other process or later request ever sees a stale value. Outside a request (CLI, timers) nothing is
  *    memoised.
  *  - Any write to a memoised table during the request — through the repo or any other code, raw knex or a
@@ -12,17 +12,17 @@
  *    connection's `query` event before it executes.
  *  - Each caller gets its own copy (structuredClone), so one caller mutating a record cannot affect another.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context, Next } from 'koa';
 import type { Db } from './db.js';
+import { currentScope, withScopeValue } from '../http/request-scope.js';
 
 type Memo = Map<string, Promise<unknown>>;
 
-const scope = new AsyncLocalStorage<Memo>();
+const memoOf = (): Memo | undefined => currentScope()?.memo;
 
 /** Koa middleware: one memo per request. Mount first. */
 export function requestScope() {
-  return (_ctx: Context, next: Next) => scope.run(new Map(), next);
+  return (_ctx: Context, next: Next) => withScopeValue('memo', new Map(), next);
 }
 
 const WRITE = /^\s*(?:insert\s+into|update|delete\s+from)\s+[`"]?(\w+)/i;
@@ -30,11 +30,20 @@ const WRITE = /^\s*(?:insert\s+into|update|delete\s+from)\s+[`"]?(\w+)/i;
 /** Clears a table's memo entries whenever a write to it is about to run inside a request. */
 export function invalidateOnWrites(db: Db): void {
   db.on('query', (q: { sql?: string }) => {
-    const memo = scope.getStore();
+    const memo = memoOf();
     if (!memo || memo.size === 0 || typeof q.sql !== 'string') return;
     const table = WRITE.exec(q.sql)?.[1];
     if (table) clearTable(memo, table);
   });
+}
+
+/**
+ * Forgets a table's memo entries in the current request — for writes the SQL hook cannot see (the Redis
+ * adapters of oidc-provider's models).
+ */
+export function forgetTable(table: string): void {
+  const memo = memoOf();
+  if (memo && memo.size > 0) clearTable(memo, table);
 }
 
 function clearTable(memo: Memo, table: string) {
@@ -43,11 +52,11 @@ function clearTable(memo: Memo, table: string) {
 }
 
 /**
- * Wraps a repository: the named read methods are memoised per request (keyed by table, method and
- * arguments). Writes need no wrapping: whatever writes the table — this repo or any other code — is seen by
+ * Wraps a repository: the named read methods are memoised per request (keyed by table, namespace — e.g.
+ * one oidc-provider model of the shared payload table —, method and arguments). Writes need no wrapping: whatever writes the table — this repo or any other code — is seen by
  * invalidateOnWrites, which the container installs on the same connection.
  */
-export function memoizeReads<T extends object>(repo: T, table: string, reads: ReadonlyArray<keyof T & string>): T {
+export function memoizeReads<T extends object>(repo: T, table: string, reads: ReadonlyArray<keyof T & string>, namespace = ''): T {
   const readSet = new Set<string>(reads);
   return new Proxy(repo, {
     get(target, prop, receiver) {
@@ -55,9 +64,9 @@ export function memoizeReads<T extends object>(repo: T, table: string, reads: Re
       if (typeof value !== 'function' || typeof prop !== 'string' || !readSet.has(prop)) return value;
       const fn = value as (...args: unknown[]) => unknown;
       return (...args: unknown[]) => {
-        const memo = scope.getStore();
+        const memo = memoOf();
         if (!memo) return fn.apply(target, args);
-        const key = `${table}\u0000${prop}\u0000${JSON.stringify(args)}`;
+        const key = `${table}\u0000${namespace}\u0000${prop}\u0000${JSON.stringify(args)}`;
         let hit = memo.get(key);
         if (!hit) {
           hit = Promise.resolve(fn.apply(target, args));

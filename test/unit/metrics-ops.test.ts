@@ -6,7 +6,8 @@ import { routeLabel } from '../../src/metrics/http.js';
 import { scrapeDecision } from '../../src/metrics/routes.js';
 import { Metrics, storeOf } from '../../src/metrics/registry.js';
 import { createLogger } from '../../src/http/logger.js';
-import { requestContext, requestIdFrom } from '../../src/http/request-id.js';
+import { requestIdFrom } from '../../src/http/request-id.js';
+import { runInScope } from '../../src/http/request-scope.js';
 import { opsConfig } from '../../src/config/ops.js';
 
 const fail = (m: string) => new Error(m);
@@ -102,7 +103,7 @@ describe('logging', () => {
   it('adds the request id of the current request to every line', () => {
     const { log, lines } = capture();
     log.info('outside');
-    requestContext.run({ reqId: 'req-abcdefgh' }, () => log.child({ a: 1 }).debug('inside'));
+    runInScope({ reqId: 'req-abcdefgh' }, () => log.child({ a: 1 }).debug('inside'));
     expect(lines[0]).not.toHaveProperty('reqId');
     expect(lines[1]).toMatchObject({ reqId: 'req-abcdefgh', a: 1 });
     expect(requestIdFrom('0af7651916cd43dd8448eb211c80319c')).toBe('0af7651916cd43dd8448eb211c80319c');

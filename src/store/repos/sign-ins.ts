@@ -1,4 +1,4 @@
-/** Successful sign-ins, kept for the network, location and impossible-travel signals (src/risk/collector.ts). */
+/** Successful sign-ins, kept for the network, location and impossible-travel signals (read by src/risk/history.ts and the collector). */
 import type { Db } from '../db.js';
 import { guardStore } from '../../errors/index.js';
 
@@ -47,17 +47,5 @@ export class SignInsRepo {
           deviceHash: (r.device_hash as string | null) ?? null,
         }
       : undefined;
-  }
-
-  async hasNetwork(userId: string, network: string): Promise<boolean> {
-    return Boolean(await guardStore(() => this.db('sign_ins').where({ user_id: userId, network }).first('seq')));
-  }
-
-  /** Whether the user signed in from this country (and city, when given) before; null when no located sign-in exists. */
-  async hasLocation(userId: string, country: string, city: string | null): Promise<boolean | null> {
-    const located = await guardStore(() => this.db('sign_ins').where({ user_id: userId }).whereNotNull('country').first('seq'));
-    if (!located) return null;
-    const q = this.db('sign_ins').where({ user_id: userId, country });
-    return Boolean(await guardStore(() => (city ? q.andWhere({ city }) : q).first('seq')));
   }
 }

@@ -1,0 +1,60 @@
+/**
+ * What the stores remember about an account, network and place, read for the risk collector in **one**
+ * statement (scalar subqueries): known network, located/known place, the three failure velocities and the
+ * recent push denials. Separately these were six round trips on every sign-in.
+ */
+import type { Db } from '../store/db.js';
+import { guardStore } from '../errors/index.js';
+
+export interface HistoryQuery {
+  userId: string;
+  /** The failure log's opaque account key (failureAccountKey). */
+  failureAccount: string;
+  ip: string;
+  network: string | null;
+  place: { country: string; city: string | null } | null;
+  sinceMs: number;
+  /** The audit event type of a denied push. */
+  pushDeniedType: string;
+}
+
+export interface History {
+  knownNetwork: boolean;
+  /** null: the user has no located sign-in yet (the place is unknown, not new). */
+  knownPlace: boolean | null;
+  velocity: { accountFailures: number; ipFailures: number; ipDistinctAccounts: number };
+  pushDenials: number;
+}
+
+export class RiskHistory {
+  constructor(private readonly db: Db) {}
+
+  async read(q: HistoryQuery): Promise<History> {
+    const { db } = this;
+    const failures = (where: Record<string, string>) => db('login_failures').where(where).andWhere('at', '>=', q.sinceMs);
+    const signIns = () => db('sign_ins').where({ user_id: q.userId });
+    const columns = [
+      q.network ? signIns().andWhere({ network: q.network }).select('seq').limit(1).as('known_network') : db.raw('null as known_network'),
+      q.place ? signIns().whereNotNull('country').select('seq').limit(1).as('located') : db.raw('null as located'),
+      q.place
+        ? signIns()
+            .andWhere({ country: q.place.country, ...(q.place.city ? { city: q.place.city } : {}) })
+            .select('seq')
+            .limit(1)
+            .as('known_place')
+        : db.raw('null as known_place'),
+      failures({ account: q.failureAccount }).count('*').as('account_failures'),
+      failures({ ip: q.ip }).count('*').as('ip_failures'),
+      failures({ ip: q.ip }).countDistinct('account').as('ip_accounts'),
+      db('audit_events').where({ user_id: q.userId, type: q.pushDeniedType }).andWhere('at', '>=', q.sinceMs).count('*').as('push_denials'),
+    ];
+    const row = (await guardStore(() => db.select(columns).first())) as Record<string, unknown>;
+    const present = (v: unknown) => v !== null && v !== undefined;
+    return {
+      knownNetwork: present(row.known_network),
+      knownPlace: q.place ? (present(row.located) ? present(row.known_place) : null) : null,
+      velocity: { accountFailures: Number(row.account_failures ?? 0), ipFailures: Number(row.ip_failures ?? 0), ipDistinctAccounts: Number(row.ip_accounts ?? 0) },
+      pushDenials: Number(row.push_denials ?? 0),
+    };
+  }
+}
