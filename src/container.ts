@@ -50,10 +50,11 @@ import { GeoIp } from './risk/geoip.js';
 import { DevicesRepo } from './store/repos/devices.js';
 import { SignInsRepo } from './store/repos/sign-ins.js';
 import { LoginFailuresRepo } from './store/repos/login-failures.js';
-import { ensureAccountClient } from './account/session.js';
+import { currentSession, ensureAccountClient } from './account/session.js';
 import { ensureAdminClient } from './admin/console/session.js';
 import { OneTimeLinks } from './security/one-time-link.js';
 import { invalidateOnWrites, memoizeReads } from './store/request-cache.js';
+import { followClientChanges } from './store/client-generation.js';
 import { RecoveryEnrollment } from './recovery/enrollment.js';
 import { UserSessions, withSessionGuard } from './oidc/user-sessions.js';
 import { sessionIndex } from './oidc/adapters.js';
@@ -139,7 +140,10 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     // Within one request each distinct user/client/factor read runs once (src/store/request-cache.ts).
     invalidateOnWrites(db);
     const users = memoizeReads(new UsersRepo(db), 'users', ['findById', 'findByEmail']);
-    const clients = memoizeReads(new ClientsRepo(db, box), 'clients', ['find']);
+    // Client records are also cached across requests while the table's change counter stands still.
+    const clientChanges = followClientChanges(config.database, log);
+    if (clientChanges) closers.unshift(() => clientChanges.close());
+    const clients = memoizeReads(new ClientsRepo(db, box, clientChanges), 'clients', ['find']);
     const hasher = new PasswordHasher(config.argon2);
     const auditKeys = CheckpointKeys.fromBox(box);
     const audit = new AuditLog(db, now, { keys: auditKeys });
@@ -216,6 +220,11 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     const keyRefresh = await startKeyRefresh({ provider, keys, refreshSeconds: config.keys.refreshSeconds, log });
     closers.unshift(async () => keyRefresh.stop());
     const userSessions = new UserSessions({ provider, index: sessionIndex({ db, redis, prefix: `${config.redisPrefix}oidc:` }), kv, audit, log });
+    // The language switcher remembers a signed-in user's choice (users.locale) for mails sent without their request.
+    i18n.onLocalePicked(async (ctx, locale) => {
+      const session = await currentSession(provider, ctx);
+      if (session) await users.rememberLocale(session.accountId, locale).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'i18n: could not remember the language'));
+    });
     await ensureAccountClient(clients, config);
     await ensureAdminClient(clients, config);
     const authContexts = new AuthContextStore(kv);

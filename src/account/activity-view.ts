@@ -6,9 +6,8 @@
  * sign-in) and the browser the risk check saw; other events keep their sentence (src/account/activity.ts).
  */
 import type { AuditEvent } from '../audit/log.js';
+import type { Translate } from '../i18n/index.js';
 import { describeEvent } from './activity.js';
-
-type Translate = (key: string, options?: Record<string, unknown>) => string;
 
 export interface ActivityRow {
   /** ISO time (for <time datetime>) and its UTC text. */
@@ -51,7 +50,13 @@ function relative(lang: string, thenMs: number, nowMs: number): string {
   return rtf.format(Math.round(seconds / 86400), 'day');
 }
 
-export function activityRows(events: AuditEvent[], opts: { nowMs: number; lang: string; t: Translate; text: (english: string) => string }): ActivityRow[] {
+/** "Chrome on Linux" (as the risk check records it) in the reader's words. */
+function deviceName(device: string, t: Translate): string {
+  const m = /^(.+) on (.+)$/.exec(device);
+  return m ? t('device.on', { browser: m[1], os: m[2] }) : device;
+}
+
+export function activityRows(events: AuditEvent[], opts: { nowMs: number; lang: string; t: Translate }): ActivityRow[] {
   const { t, lang } = opts;
   const list = new Intl.ListFormat(lang, { style: 'long', type: 'conjunction' });
   return events.map((e, i) => {
@@ -64,8 +69,9 @@ export function activityRows(events: AuditEvent[], opts: { nowMs: number; lang: 
         ? t('activity.signedInWith', { methods: list.format(found.methods.map((m) => t(`activity.method.${m}`))) })
         : t('activity.signedIn');
     } else {
-      text = opts.text(describeEvent(e));
+      text = describeEvent(e, t, lang);
     }
+    if (device) device = deviceName(device, t);
     const detail = [device, e.ip, relative(lang, e.at, opts.nowMs)].filter((x): x is string => typeof x === 'string' && x !== '').join(' · ');
     const iso = new Date(e.at).toISOString();
     return { iso, at: iso.slice(0, 19).replace('T', ' '), text, detail, outcome: e.outcome };

@@ -1,22 +1,18 @@
 /**
- * The account page's "Recent security activity": one sentence per audit event, in one place. Pure — no I/O,
- * no clock — so every event type's wording is unit-tested (test/unit/activity.test.ts). Audit details are
+ * The account page's "Recent security activity": one sentence per audit event, in one place. Pure — no
+ * clock, no store — so every event type's wording is unit-tested (test/unit/activity.test.ts). Sentences are
+ * `activity.*` catalog messages in the reader's language (a `t` in; English by default); risk reasons keep
+ * the scorer's English detail in English and are named by their signal in other languages. Audit details are
  * read defensively (old rows, other writers): a missing or odd field makes the sentence plainer, never
  * throws, and an unknown type gets a generic sentence, never its raw name.
  */
 import type { AuditEvent } from '../audit/log.js';
+import { translator, type Translate } from '../i18n/index.js';
 
 export type DescribableEvent = Pick<AuditEvent, 'type' | 'outcome'> & { details?: Record<string, unknown> | null };
 
-/** Second-factor kinds as they read inside a sentence. */
-const METHOD: Record<string, string> = {
-  totp: 'an authenticator app',
-  webauthn: 'a passkey or security key',
-  backup_code: 'a backup code',
-  push: 'your phone (push approval)',
-  sms: 'a text message (SMS)',
-  password: 'your password',
-};
+/** Second-factor kinds as they read inside a sentence (`activity.methodIn.<kind>`). */
+const METHODS = new Set(['totp', 'webauthn', 'backup_code', 'push', 'sms', 'password']);
 
 const str = (v: unknown): string | null => (typeof v === 'string' && v.trim() !== '' ? v.trim().slice(0, 200) : null);
 
@@ -38,122 +34,140 @@ function reasonsOf(details: Record<string, unknown>): Reason[] {
 }
 
 /** Sign-in subjects named by the signal itself; the first that fired wins. */
-const SUBJECTS: Array<[signal: string, text: string]> = [
-  ['new_device', 'Sign-in from a new device'],
-  ['new_location', 'Sign-in from a new location'],
-  ['new_network', 'Sign-in from a new network'],
-];
+const SUBJECTS = ['new_device', 'new_location', 'new_network'];
 
-function describeRisk(details: Record<string, unknown>): string {
+/** How a risk reason reads: English keeps the scorer's detail as recorded; other languages name the signal. */
+function reasonText(r: Reason, t: Translate, english: boolean): string {
+  if (english) return r.detail;
+  return t(`activity.reason.${r.signal}`, { defaultValue: r.detail });
+}
+
+function describeRisk(details: Record<string, unknown>, t: Translate, english: boolean): string {
   const decision = details.decision && typeof details.decision === 'object' ? (details.decision as Record<string, unknown>) : {};
   const kind = str(decision.kind);
   const reasons = reasonsOf(details);
   const location = str(details.location);
-  const where = location ? ` in ${location}` : '';
   const fired = (signal: string) => reasons.some((r) => r.signal === signal);
   // Reasons that did something (ignored ones, including those a remembered device spared, are only scored).
   const acting = reasons.filter((r) => r.action !== 'ignore');
+  const why = (list: Reason[]) => list.map((r) => reasonText(r, t, english)).join(', ');
 
   if (kind === 'deny') {
     const denying = acting.filter((r) => r.action === 'deny');
-    const why = (denying.length > 0 ? denying : acting.length > 0 ? acting : reasons).slice(0, 3).map((r) => r.detail);
-    return `Sign-in blocked${where}${why.length > 0 ? `: ${why.join(', ')}` : ''}`;
+    const shown = (denying.length > 0 ? denying : acting.length > 0 ? acting : reasons).slice(0, 3);
+    const key = `activity.risk.blocked${location ? 'In' : ''}${shown.length > 0 ? 'Why' : ''}`;
+    return t(key, { location, why: why(shown) });
   }
 
-  const named = SUBJECTS.find(([signal]) => fired(signal));
+  const named = SUBJECTS.find((signal) => fired(signal));
   const signals = details.signals && typeof details.signals === 'object' ? (details.signals as Record<string, unknown>) : {};
   const device = signals.device && typeof signals.device === 'object' ? (signals.device as Record<string, unknown>) : {};
-  const subject = named ? named[1] : device.remembered === true ? 'Sign-in from a remembered device' : 'Sign-in';
+  const subject = t(`activity.risk.subject.${named ?? (device.remembered === true ? 'remembered' : 'plain')}`);
+  const place = location ? t('activity.risk.in', { subject, location }) : subject;
   if (kind === 'step_up') {
     // Say why when the subject does not already: e.g. a sensitive action or failed attempts.
-    const why = named ? [] : acting.slice(0, 2).map((r) => r.detail);
-    return `${subject}${where}: asked for a second factor${why.length > 0 ? ` (${why.join(', ')})` : ''}`;
+    const because = named ? [] : acting.slice(0, 2);
+    return because.length > 0 ? t('activity.risk.stepUpWhy', { subject: place, why: why(because) }) : t('activity.risk.stepUp', { subject: place });
   }
-  return `${subject}${where}`;
+  return place;
 }
 
 /** "factor.enroll.totp" / "factor.verify.webauthn" / "factor.enroll.totp.start" → its pieces. */
-function factorEvent(type: string): { action: string; method: string; start: boolean } | null {
+function factorEvent(type: string): { action: string; kind: string | null; start: boolean } | null {
   const m = /^factor\.(enroll|verify)\.([a-z_]+)(\.start)?$/.exec(type);
   if (!m) return null;
-  return { action: m[1]!, method: METHOD[m[2]!] ?? 'a sign-in method', start: Boolean(m[3]) };
+  return { action: m[1]!, kind: METHODS.has(m[2]!) ? m[2]! : null, start: Boolean(m[3]) };
 }
 
-/** One human sentence for an audit event shown to its user. */
-export function describeEvent(event: DescribableEvent): string {
-  const details = event.details && typeof event.details === 'object' ? event.details : {};
-  const failed = event.outcome === 'failure';
-
-  switch (event.type) {
-    case 'risk.decision':
-      return describeRisk(details);
-    case 'login.complete': {
-      const acr = str(details.acr);
-      return acr ? `Signed in (${acr})` : 'Signed in';
-    }
+/** The catalog key of a fixed sentence for an event type and outcome, or null (built below). */
+function fixedSentence(type: string, failed: boolean, details: Record<string, unknown>): string | null {
+  switch (type) {
     case 'login.password':
-      return failed ? 'Wrong password entered' : 'Password accepted';
+      return failed ? 'passwordWrong' : 'passwordAccepted';
     case 'login.passkey':
-      return failed ? 'A passkey sign-in failed' : 'Signed in with a passkey';
+      return failed ? 'passkeyFailed' : 'passkeySignedIn';
     case 'login.denied':
-      return 'Sign-in refused by the security policy';
+      return 'loginDenied';
     case 'login.unmet_requirements':
-      return 'Sign-in stopped: the app asked for a sign-in method this account does not have';
+      return 'loginUnmet';
     case 'consent.granted':
-      return 'Allowed an app to access your account';
+      return 'consentGranted';
     case 'factor.renamed':
-      return 'Renamed a sign-in method';
+      return 'factorRenamed';
     case 'factor.removed':
-      if (!failed) return 'Removed a sign-in method';
-      return details.reason === 'last_factor' ? 'Refused to remove your last second factor (your account requires one)' : 'Could not remove a sign-in method';
+      if (!failed) return 'factorRemoved';
+      return details.reason === 'last_factor' ? 'factorRemoveLastRefused' : 'factorRemoveFailed';
     case 'device.forgotten':
-      return details.all === true ? 'Forgot all remembered devices' : 'Forgot a remembered device';
+      return details.all === true ? 'devicesForgottenAll' : 'deviceForgotten';
     case 'factor.push.registered':
-      return 'A phone registered for push approval (waiting for your confirmation)';
+      return 'pushRegistered';
     case 'factor.push.sent':
-      return 'Sent a sign-in request to your phone';
+      return 'pushSent';
     case 'factor.push.approved':
-      return 'A sign-in request was approved on your phone';
+      return 'pushApproved';
     case 'factor.push.denied':
-      return 'A sign-in request was denied on your phone ("this wasn\'t me"): push requests were paused';
+      return 'pushDenied';
     case 'factor.push.wrong_number':
-      return 'A sign-in request on your phone was answered with the wrong number';
+      return 'pushWrongNumber';
     case 'factor.push.capped':
-      return 'A push request was not sent: too many in the last hour';
+      return 'pushCapped';
     case 'factor.push.stale':
-      return 'Your phone app could not be reached for push requests; set it up again';
+      return 'pushStale';
     case 'user.created':
-      return 'Account created';
+      return 'userCreated';
     case 'sms.sent':
-      if (failed) return 'A text message with a code could not be sent';
-      return details.purpose === 'enroll' ? 'Texted a code to confirm a new phone number' : 'Texted a sign-in code';
+      if (failed) return 'smsFailed';
+      return details.purpose === 'enroll' ? 'smsEnroll' : 'smsSignIn';
     // Password reset and admin recovery (src/account/password-reset.ts, src/recovery/).
     case 'password.reset_requested':
-      return failed ? 'A password reset link could not be sent' : 'E-mailed a password reset link';
+      return failed ? 'resetRequestFailed' : 'resetRequested';
     case 'password.reset':
-      return failed ? 'A password reset link was refused' : 'Password reset with an e-mailed link (signed out everywhere)';
+      return failed ? 'resetRefused' : 'resetDone';
     case 'recovery.started':
-      return 'An administrator started a recovery of your account';
+      return 'recoveryStarted';
     case 'recovery.cancelled':
-      return failed ? 'Could not cancel the account recovery' : 'Account recovery cancelled';
+      return failed ? 'recoveryCancelFailed' : 'recoveryCancelled';
     case 'recovery.effective':
-      return failed ? 'The account recovery link could not be e-mailed' : 'Account recovery took effect: a sign-in link was e-mailed';
+      return failed ? 'recoveryMailFailed' : 'recoveryEffective';
     case 'recovery.used':
-      return 'Account recovery: all previous sign-in methods removed';
+      return 'recoveryUsed';
     case 'recovery.completed':
-      return 'Account recovery finished: a new second factor was set up';
+      return 'recoveryCompleted';
     case 'recovery.expired':
-      return 'Account recovery expired unused';
+      return 'recoveryExpired';
   }
+  return null;
+}
+
+/**
+ * One human sentence for an audit event shown to its user, in the language of `t` (English by default:
+ * the `activity.*` messages of locales/en.json).
+ */
+export function describeEvent(event: DescribableEvent, t: Translate = translator('en'), lang = 'en'): string {
+  const details = event.details && typeof event.details === 'object' ? event.details : {};
+  const failed = event.outcome === 'failure';
+  const e = (key: string, values?: Record<string, unknown>) => t(`activity.event.${key}`, values);
+
+  if (event.type === 'risk.decision') return describeRisk(details, t, lang === 'en');
+  if (event.type === 'login.complete') {
+    const acr = str(details.acr);
+    return acr ? e('signedInAcr', { acr }) : e('signedIn');
+  }
+  const fixed = fixedSentence(event.type, failed, details);
+  if (fixed) return e(fixed);
 
   const factor = factorEvent(event.type);
   if (factor?.action === 'enroll') {
-    const backup = factor.method === METHOD.backup_code;
-    if (factor.start) return failed ? `Could not start adding ${factor.method}` : backup ? 'Started creating backup codes' : `Started adding ${factor.method}`;
-    if (backup) return failed ? 'Could not create backup codes' : 'Created backup codes';
-    return failed ? `Could not add ${factor.method}` : `Added ${factor.method}`;
+    const backup = factor.kind === 'backup_code';
+    const method = t(`activity.methodIn.${factor.kind ?? 'other'}`);
+    if (factor.start) return failed ? e('enrollStartFailed', { method }) : backup ? e('backupStarted') : e('enrollStarted', { method });
+    if (backup) return failed ? e('backupFailed') : e('backupCreated');
+    return failed ? e('enrollFailed', { method }) : e('enrolled', { method });
   }
-  if (factor?.action === 'verify') return failed ? `Failed attempt with ${factor.method}` : `Confirmed with ${factor.method}`;
+  if (factor?.action === 'verify') {
+    const method = t(`activity.methodIn.${factor.kind ?? 'other'}`);
+    return failed ? e('verifyFailed', { method }) : e('verified', { method });
+  }
 
-  return failed ? 'Account activity (did not succeed)' : 'Account activity';
+  return failed ? e('otherFailed') : e('other');
 }

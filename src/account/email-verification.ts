@@ -37,7 +37,7 @@ export class EmailVerification {
   constructor(private readonly c: Deps) {}
 
   /** Mails a verification link for the user's address, or for `newEmail` (a change). Never throws for delivery. */
-  async send(user: { id: string; email: string }, opts: { newEmail?: string; ip?: string } = {}): Promise<SendOutcome> {
+  async send(user: { id: string; email: string; locale?: string | null }, opts: { newEmail?: string; ip?: string } = {}): Promise<SendOutcome> {
     const { c } = this;
     if (c.config.mail.transport === 'off') return 'off';
     const email = normaliseEmail(opts.newEmail ?? user.email);
@@ -49,7 +49,7 @@ export class EmailVerification {
     const token = await c.links.issue('verify_email', user.id, data, VERIFY_LINK_TTL_SECONDS);
     const link = `${c.config.issuer}/account/verify-email?token=${token}`;
     try {
-      await c.mailer.send({ to: email, template: 'verify-email', vars: { link, change, expiresIn: '24 hours' } });
+      await c.mailer.send({ to: email, template: 'verify-email', vars: { link, change, expiresIn: '24 hours' }, userLocale: user.locale ?? null });
     } catch (err) {
       c.log.error({ userId: user.id, err: (err as Error).message }, 'verify-email: delivery failed');
       await c.audit.record({ type: 'email.verification_sent', outcome: 'failure', userId: user.id, ip: opts.ip ?? null, details: { change } });

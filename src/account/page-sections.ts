@@ -10,12 +10,11 @@ import { sessionRows, type SessionRow } from './sessions-view.js';
 const SHOWN = 15;
 
 export async function accountSections(c: Container, userId: string, sessionUid: string): Promise<{ events: ActivityRow[]; sessions: SessionRow[] }> {
-  const { lang, t, i18n } = await requestI18n();
+  const { lang, t } = await requestI18n();
   // A few more events than shown: a sign-in's methods are the events just before it.
   const events = await c.audit.list({ userId, limit: SHOWN * 2 });
-  const text = (english: string) => (i18n ? i18n.text(lang, english) : english);
   return {
-    events: activityRows(events, { nowMs: c.now(), lang, t, text }).slice(0, SHOWN),
+    events: activityRows(events, { nowMs: c.now(), lang, t }).slice(0, SHOWN),
     sessions: await sessionRows(c, userId, sessionUid, t),
   };
 }

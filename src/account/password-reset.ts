@@ -24,6 +24,7 @@ import { constantTimeEqual, randomToken } from '../security/crypto.js';
 import { validateNewPassword } from '../security/password.js';
 import { ThrottledError } from '../security/rate-limit.js';
 import { normaliseEmail } from '../store/repos/users.js';
+import { requestLocale } from '../i18n/context.js';
 
 export const RESET_LINK_TTL_SECONDS = 30 * 60;
 /** Requests waiting for the background queue; beyond this, requests are dropped (and logged), never blocked. */
@@ -47,7 +48,6 @@ const forgotForm = z.object({
 const resetForm = z.object({ csrf: z.string().max(200), password: z.string().max(4096), confirm: z.string().max(4096) });
 
 const safeReturn = (v: unknown): string | null => (typeof v === 'string' && RETURN_SHAPE.test(v) ? v : null);
-const utc = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
 /** Runs jobs after the response; a bounded set, never awaited by the request. */
 class BackgroundQueue {
@@ -111,7 +111,8 @@ export class PasswordResets {
       await c.mailer.send({
         to: user.email,
         template: 'password-reset',
-        vars: { userName: user.name, resetUrl: `${c.config.issuer}/password/reset/${token}`, expiresIn: '30 minutes', ip: meta.ip, when: utc(c.now()) },
+        vars: { userName: user.name, resetUrl: `${c.config.issuer}/password/reset/${token}`, expiresIn: '30 minutes', ip: meta.ip, when: c.now() },
+        userLocale: user.locale,
       });
     } catch (err) {
       await c.links.revoke('reset_password', token);
@@ -215,7 +216,8 @@ export function passwordResetRoutes(c: Container, resets = new PasswordResets(c)
       if (!(err instanceof ThrottledError)) throw err;
       ctx.status = 429;
       ctx.set('Retry-After', String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))));
-      return renderForgot(ctx, { email: body.email, returnTo, error: { message: `Too many reset requests. ${err.publicMessage.replace(/^Too many attempts\. /, '')}` } });
+      const english = `Too many reset requests. ${(err.detail ?? err.message).replace(/^Too many attempts\. /, '')}`;
+      return renderForgot(ctx, { email: body.email, returnTo, error: { message: c.i18n.sentence(await requestLocale(), english) } });
     }
     ctx.type = 'html';
     ctx.body = await c.views.render('password-forgot-sent', { title: 'Check your email', returnTo });
@@ -244,7 +246,8 @@ export function passwordResetRoutes(c: Container, resets = new PasswordResets(c)
       // The link stays valid: nothing was spent or changed.
       ctx.status = 400;
       ctx.type = 'html';
-      ctx.body = await c.views.render('password-reset', { title: 'Choose a new password', csrf: c.csrf.token(linkScope(token)), token, email: valid.email, error: { message: problem, field: 'password' } });
+      const message = c.i18n.sentence(await requestLocale(), problem);
+      ctx.body = await c.views.render('password-reset', { title: 'Choose a new password', csrf: c.csrf.token(linkScope(token)), token, email: valid.email, error: { message, field: 'password' } });
       return;
     }
     const done = await resets.complete(token, body.password, ctx.ip);

@@ -21,6 +21,7 @@ import { deviceHandle } from '../risk/known-browser.js';
 import { accountSections } from './page-sections.js';
 import { accountRecovery } from '../recovery/service.js';
 import { lifecycleRoutes } from './lifecycle-routes.js';
+import { requestLocale } from '../i18n/context.js';
 
 const csrfOnly = z.object({ csrf: z.string().max(200) }).passthrough();
 const renameForm = z.object({ csrf: z.string().max(200), name: z.string().trim().min(1, 'Enter a name').max(60, 'At most 60 characters') });
@@ -135,7 +136,8 @@ export function accountRoutes(c: Container, provider: Provider): Router {
         kinds: FACTOR_KINDS.map((k) => ({ kind: k, label: factorOf(c.factorService.registry, k).info.label })),
         // Activity as sentences with browser, IP and time; the sessions list (src/account/page-sections.ts).
         ...(await accountSections(c, user.id, s.uid)),
-        notice: typeof ctx.query.notice === 'string' ? ctx.query.notice.slice(0, 100) : null,
+        // A sentence the action built in English (it rides in the redirect's query): in the page's language.
+        notice: typeof ctx.query.notice === 'string' ? c.i18n.sentence(await requestLocale(), ctx.query.notice.slice(0, 100)) : null,
       });
     }),
   );

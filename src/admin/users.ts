@@ -23,6 +23,8 @@ export interface UserView {
   service_account: boolean;
   created_at: number;
   first_sign_in_at: number | null;
+  /** The user's language (users.locale), read-only: remembered at sign-in and from the switcher. */
+  locale: string | null;
 }
 
 export interface FactorView {
@@ -59,6 +61,7 @@ export function userView(u: User): UserView {
     service_account: u.serviceAccount,
     created_at: u.createdAt,
     first_sign_in_at: u.firstSignInAt,
+    locale: u.locale,
   };
 }
 
@@ -71,6 +74,7 @@ const rowView = (r: Record<string, unknown>): UserView => ({
   service_account: Boolean(r.service_account),
   created_at: Number(r.created_at),
   first_sign_in_at: r.first_sign_in_at === null || r.first_sign_in_at === undefined ? null : Number(r.first_sign_in_at),
+  locale: typeof r.locale === 'string' && r.locale !== '' ? r.locale : null,
 });
 
 const factorView = (f: FactorRecord): FactorView => ({ id: f.id, kind: f.kind, name: f.name, status: f.status, created_at: f.createdAt, last_used_at: f.lastUsedAt });

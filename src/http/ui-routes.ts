@@ -40,10 +40,11 @@ export function uiRoutes(deps: { theme: Theme; i18n: I18n; secure: boolean }): R
     ctx.body = body;
   });
 
-  router.get('/lang/:code', (ctx) => {
+  router.get('/lang/:code', async (ctx) => {
     const code = deps.i18n.supported.find((s) => s === ctx.params.code);
     if (code) {
       ctx.cookies.set(LANGUAGE_COOKIE, code, { httpOnly: true, sameSite: 'lax', secure: deps.secure, maxAge: 365 * 24 * 3600 * 1000, overwrite: true });
+      await deps.i18n.picked(ctx, code); // a signed-in user's stored language (users.locale), see src/container.ts
     }
     ctx.redirect(safeReturnPath(ctx.query.return));
   });

@@ -15,6 +15,8 @@ interface RequestLocale {
   ctx: Context;
   provider: Provider | undefined;
   locale?: string;
+  /** The request asked for `locale` (ui_locales, cookie or Accept-Language) rather than falling back to English. */
+  preferred?: boolean;
 }
 
 const storage = new AsyncLocalStorage<RequestLocale>();
@@ -40,11 +42,14 @@ async function uiLocalesOf(state: RequestLocale): Promise<string | undefined> {
 async function decide(state: RequestLocale): Promise<string> {
   if (state.locale) return state.locale;
   const { ctx, i18n } = state;
-  state.locale = i18n.negotiate({
+  const sources = {
     uiLocales: await uiLocalesOf(state),
     cookie: ctx.cookies.get(LANGUAGE_COOKIE),
     acceptLanguage: ctx.get('Accept-Language'),
-  });
+  };
+  const preferred = i18n.preferred(sources);
+  state.preferred = preferred !== undefined;
+  state.locale = preferred ?? i18n.negotiate(sources);
   return state.locale;
 }
 
@@ -63,6 +68,37 @@ export function localeContext(i18n: I18n, provider?: Provider) {
 export async function requestLocale(): Promise<string> {
   const state = storage.getStore();
   return state ? decide(state) : DEFAULT_LOCALE;
+}
+
+/** Requests whose mails are for someone else (an admin acting on a user): their language is not the reader's. */
+const onBehalf = new AsyncLocalStorage<true>();
+
+/**
+ * The language the current request asked for (ui_locales, the switcher cookie, Accept-Language) — the
+ * triggering request's in the mail locale chain — or undefined: outside a request, when the request states
+ * no supported preference, or inside `onBehalfOfUsers` (an admin's request).
+ */
+export async function preferredRequestLocale(): Promise<string | undefined> {
+  const state = storage.getStore();
+  if (!state || onBehalf.getStore()) return undefined;
+  const locale = await decide(state);
+  return state.preferred ? locale : undefined;
+}
+
+/**
+ * Koa middleware for routes where one person acts on other people's accounts (the admin console and API):
+ * mails they trigger go out in the recipient's stored language, not the admin's. Pages and errors still
+ * use the admin's language.
+ */
+export function onBehalfOfUsers() {
+  return function mailsForOthers(_ctx: Context, next: Next) {
+    return onBehalf.run(true, next);
+  };
+}
+
+/** `fn` as onBehalfOfUsers runs a route (for handlers that are not Koa middleware chains). */
+export function runOnBehalfOfUsers<T>(fn: () => T): T {
+  return onBehalf.run(true, fn);
 }
 
 /** What a render needs: the locale, its `t`, the translations and the current URL (for the switcher). */

@@ -4,8 +4,9 @@
  * catalog lacks.
  */
 import i18next, { type i18n as I18nextInstance, type TOptions } from 'i18next';
+import type { Context } from 'koa';
 import { loadCatalogs, type Catalogs } from './catalogs.js';
-import { DEFAULT_LOCALE, matchTag, negotiateLocale, type LocaleSources } from './negotiate.js';
+import { DEFAULT_LOCALE, matchTag, negotiateLocale, preferredLocale, type LocaleSources } from './negotiate.js';
 
 export { DEFAULT_LOCALE };
 
@@ -16,6 +17,7 @@ export class I18n {
   readonly supported: string[];
   private readonly instance: I18nextInstance;
   private readonly fixed = new Map<string, Translate>();
+  private readonly pickListeners: Array<(ctx: Context, locale: string) => Promise<void>> = [];
 
   constructor(readonly catalogs: Catalogs) {
     this.supported = Object.keys(catalogs).sort((a, b) => (a === DEFAULT_LOCALE ? -1 : b === DEFAULT_LOCALE ? 1 : a.localeCompare(b)));
@@ -43,6 +45,20 @@ export class I18n {
     return negotiateLocale(sources, this.supported);
   }
 
+  /** The supported language the sources ask for, or undefined (no preference: the caller's fallback applies). */
+  preferred(sources: LocaleSources): string | undefined {
+    return preferredLocale(sources, this.supported);
+  }
+
+  /** The first of `tags` that is supported (exactly or by primary subtag), or undefined. */
+  firstSupported(...tags: Array<string | null | undefined>): string | undefined {
+    for (const tag of tags) {
+      const m = tag ? matchTag(tag, this.supported) : undefined;
+      if (m) return m;
+    }
+    return undefined;
+  }
+
   translator(locale: string | undefined): Translate {
     const lang = this.resolve(locale);
     let t = this.fixed.get(lang);
@@ -59,14 +75,84 @@ export class I18n {
     return this.translator(locale)(english, { ns: 'text', keySeparator: false, nsSeparator: false, defaultValue: english, ...options });
   }
 
+  /**
+   * A sentence the code built in English, in `locale`: its `text` entry; else, when it matches a `text` entry
+   * with placeholders (`"That code is not valid. {{count}} tries left for this code."`, matched against the
+   * English catalog's forms of it), that entry with the values put back — `count` as a number (plurals),
+   * other values translated as sentences themselves. English, and sentences no entry covers, come back as
+   * they are.
+   */
+  sentence(locale: string | undefined, english: string): string {
+    const lang = this.resolve(locale);
+    if (lang === DEFAULT_LOCALE) return english;
+    if (this.englishText().has(english)) return this.text(lang, english);
+    for (const template of this.sentenceTemplates()) {
+      const found = matchTemplate(template.parts, english);
+      if (!found) continue;
+      const values: Record<string, unknown> = {};
+      for (const [name, value] of Object.entries(found)) values[name] = name === 'count' ? Number(value) : this.sentence(lang, value);
+      return this.text(lang, template.key, values);
+    }
+    return english;
+  }
+
+  private enText?: Set<string>;
+  private templates?: Array<{ key: string; parts: string[] }>;
+
+  private englishText(): Set<string> {
+    this.enText ??= new Set(Object.keys((this.catalogs[DEFAULT_LOCALE]?.text ?? {}) as Record<string, unknown>));
+    return this.enText;
+  }
+
+  /** The English `text` entries with placeholders, each form split into literal / name / literal / … parts. */
+  private sentenceTemplates(): Array<{ key: string; parts: string[] }> {
+    this.templates ??= Object.entries((this.catalogs[DEFAULT_LOCALE]?.text ?? {}) as Record<string, unknown>)
+      .filter((entry): entry is [string, string] => entry[0].includes('{{') && typeof entry[1] === 'string')
+      .map(([key, value]) => ({ key: key.replace(/_(zero|one|two|few|many|other)$/, ''), parts: value.split(/\{\{(\w+)\}\}/) }));
+    return this.templates;
+  }
+
   exists(locale: string, key: string): boolean {
     return this.instance.exists(key, { lng: this.resolve(locale), fallbackLng: false } as TOptions);
+  }
+
+  /** Called when someone picks a supported language with the switcher (the container remembers it for a signed-in user). */
+  onLocalePicked(listener: (ctx: Context, locale: string) => Promise<void>): void {
+    this.pickListeners.push(listener);
+  }
+
+  /** The switcher (GET /lang/:code) picked `locale`; listeners' failures never break the switch. */
+  async picked(ctx: Context, locale: string): Promise<void> {
+    for (const listener of this.pickListeners) await listener(ctx, locale).catch(() => undefined);
   }
 
   /** The language's own name ("Deutsch"), for the switcher. */
   languageName(locale: string): string {
     return this.translator(locale)('language.name');
   }
+}
+
+/**
+ * Matches `text` against a template split as [literal, name, literal, name, …, literal]: each value runs to
+ * the next literal's first occurrence (the last literal must end the text), so matching is linear — no
+ * backtracking on long or hostile input. A `count` must be digits. The values by name, or null.
+ */
+function matchTemplate(parts: string[], text: string): Record<string, string> | null {
+  if (!text.startsWith(parts[0]!)) return null;
+  const values: Record<string, string> = {};
+  let pos = parts[0]!.length;
+  for (let i = 1; i < parts.length; i += 2) {
+    const name = parts[i]!;
+    const literal = parts[i + 1]!;
+    const last = i + 2 >= parts.length;
+    const end = last ? (text.endsWith(literal) ? text.length - literal.length : -1) : literal === '' ? -1 : text.indexOf(literal, pos + 1);
+    if (end <= pos) return null;
+    const value = text.slice(pos, end);
+    if (name === 'count' && !/^\d{1,9}$/.test(value)) return null;
+    values[name] = value;
+    pos = end + literal.length;
+  }
+  return values;
 }
 
 let current: I18n | undefined;

@@ -45,11 +45,15 @@ function firstMatch(tags: string[], supported: readonly string[]): string | unde
   return undefined;
 }
 
-export function negotiateLocale(sources: LocaleSources, supported: readonly string[]): string {
+/** The language the request asks for (ui_locales, cookie, Accept-Language), or undefined when none is supported. */
+export function preferredLocale(sources: LocaleSources, supported: readonly string[]): string | undefined {
   const ui = sources.uiLocales ? firstMatch(sources.uiLocales.split(/\s+/).slice(0, 16), supported) : undefined;
   if (ui) return ui;
   const picked = sources.cookie ? matchTag(sources.cookie, supported) : undefined;
   if (picked) return picked;
-  const accepted = sources.acceptLanguage ? firstMatch(parseAcceptLanguage(sources.acceptLanguage), supported) : undefined;
-  return accepted ?? (supported.includes(DEFAULT_LOCALE) ? DEFAULT_LOCALE : supported[0] ?? DEFAULT_LOCALE);
+  return sources.acceptLanguage ? firstMatch(parseAcceptLanguage(sources.acceptLanguage), supported) : undefined;
+}
+
+export function negotiateLocale(sources: LocaleSources, supported: readonly string[]): string {
+  return preferredLocale(sources, supported) ?? (supported.includes(DEFAULT_LOCALE) ? DEFAULT_LOCALE : supported[0] ?? DEFAULT_LOCALE);
 }

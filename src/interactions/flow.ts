@@ -27,6 +27,7 @@ import type { KvStore } from '../store/kv.js';
 import { LEVEL_CHECK, type StepwiseLoginExtras } from '../oidc/policy.js';
 import { AppError } from '../errors/index.js';
 import { clientBranding } from './client-branding.js';
+import { preferredRequestLocale } from '../i18n/context.js';
 
 export interface FlowDeps {
   provider: Provider;
@@ -416,6 +417,11 @@ export class SignInFlow {
     const result = { login: login as { accountId: string; acr: string; amr: string[]; ts: number; remember: boolean } };
     const target = await this.deps.provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
     await this.deps.authContexts.clear(details.uid);
+    // The language this sign-in was made in (ui_locales, switcher cookie, Accept-Language) becomes the user's
+    // stored one, for mails sent later without a request of theirs. One UPDATE, a no-op when unchanged; a
+    // failure to remember it never fails the sign-in.
+    const locale = await preferredRequestLocale();
+    if (locale) await this.deps.users.rememberLocale(authCtx.accountId, locale).catch(() => undefined);
     if (observed) {
       // This device, network and place are now known for the user; a second factor in this sign-in is the
       // device's last MFA; "remember this device" marks it.

@@ -9,7 +9,10 @@
  * EJS escapes `<%= %>` for HTML; the text templates use `<%- %>` (no HTML escaping in plain text).
  *
  * Language (issue 13). Every sentence comes from the `mail.*` catalog keys through `t(key, vars)`; the
- * locale is `locale` if given, else that of the request that triggered the mail, else English. In the
+ * locale is the first supported of: `locale` if given, the language the triggering request asked for
+ * (not an admin's request: see onBehalfOfUsers), the recipient's stored language (`userLocale`,
+ * users.locale), English. Dates are passed as epoch milliseconds and printed by `date(ms)`: English keeps
+ * "2026-12-02 08:00 UTC", other languages get Intl.DateTimeFormat in UTC ("02.12.2026, 08:00 UTC"). In the
  * HTML templates `t` escapes the string values it interpolates (a catalog sentence may hold markup such as
  * a link), so they print it with `<%- t(…) %>`; in the text templates nothing is escaped.
  */
@@ -23,8 +26,8 @@ import type { Config } from '../config/index.js';
 import type { MailConfig } from '../config/mail.js';
 import { AppError } from '../errors/index.js';
 import { VIEWS_DIR } from '../paths.js';
-import { defaultI18n, type Translate } from '../i18n/index.js';
-import { requestLocale } from '../i18n/context.js';
+import { DEFAULT_LOCALE, defaultI18n, type Translate } from '../i18n/index.js';
+import { preferredRequestLocale } from '../i18n/context.js';
 import type { DevOutbox } from './outbox.js';
 
 /** nodemailer loads with the first SMTP transport: console and off never need it. */
@@ -33,8 +36,18 @@ const mailSdk = lazy<typeof nodemailer>('nodemailer');
 /** File base name under views/mail/ (e.g. 'verify-email' → verify-email.text.ejs + verify-email.html.ejs). */
 export type MailTemplate = string;
 
+export interface OutgoingMail {
+  to: string;
+  template: MailTemplate;
+  vars: Record<string, unknown>;
+  /** Explicit language (wins over everything). */
+  locale?: string;
+  /** The recipient's stored language (users.locale), used when the triggering request states none. */
+  userLocale?: string | null;
+}
+
 export interface Mailer {
-  send(m: { to: string; template: MailTemplate; vars: Record<string, unknown>; locale?: string }): Promise<void>;
+  send(m: OutgoingMail): Promise<void>;
 }
 
 export interface RenderedMail {
@@ -51,15 +64,25 @@ export async function renderMail(
   template: MailTemplate,
   vars: Record<string, unknown>,
   site: { productName: string; issuer: string },
-  opts: { cache?: boolean; locale?: string } = {},
+  opts: { cache?: boolean; locale?: string; userLocale?: string | null } = {},
 ): Promise<RenderedMail> {
   if (!TEMPLATE_NAME.test(template)) throw new Error(`mail: invalid template name ${JSON.stringify(template)}`);
   const i18n = defaultI18n();
-  const lang = i18n.resolve(opts.locale ?? (await requestLocale()));
+  const lang = i18n.firstSupported(opts.locale, await preferredRequestLocale(), opts.userLocale) ?? DEFAULT_LOCALE;
   const t = i18n.translator(lang);
-  // Durations passed in English ("30 minutes") are looked up as sentences of the `text` namespace.
-  const tx = (english: string) => i18n.text(lang, english);
-  const model = { ...vars, productName: site.productName, issuer: site.issuer, accountUrl: `${site.issuer}/account`, lang, tx };
+  // Durations passed in English ("30 minutes") are looked up as sentences of the `text` namespace, and a
+  // sign-in method's English label ("Authenticator app") as its `factor.<kind>` message.
+  const tx = (english: string) => {
+    const kind = factorKindOf(i18n, english);
+    return kind ? t(`factor.${kind}`) : i18n.text(lang, english);
+  };
+  const date = (value: unknown) => formatMailDate(value, lang);
+  // "Chrome on Linux" (src/risk/collector.ts) in the reader's words.
+  const device = (value: unknown) => {
+    const m = typeof value === 'string' ? /^(.+) on (.+)$/.exec(value) : null;
+    return m ? t('device.on', { browser: m[1], os: m[2] }) : String(value ?? '');
+  };
+  const model = { ...vars, productName: site.productName, issuer: site.issuer, accountUrl: `${site.issuer}/account`, lang, tx, date, device };
   const ejsOpts = { cache: opts.cache ?? false, async: true, root: VIEWS_DIR, views: [VIEWS_DIR] };
   const [rawText, htmlBody] = await Promise.all([
     ejs.renderFile(resolve(MAIL_DIR, `${template}.text.ejs`), { ...model, t }, ejsOpts),
@@ -70,6 +93,38 @@ export async function renderMail(
   const subject = match[1]!.trim();
   const html = await ejs.renderFile(resolve(MAIL_DIR, '_layout.html.ejs'), { ...model, t: escapingValues(t), subject, body: htmlBody }, ejsOpts);
   return { subject, text: `${rawText.slice(match[0].length).trim()}\n`, html };
+}
+
+/** The factor kind whose English label is `label` (locales/en.json `factor.*`), if any. */
+function factorKindOf(i18n: ReturnType<typeof defaultI18n>, label: string): string | undefined {
+  const labels = (i18n.catalogs[DEFAULT_LOCALE]?.translation as { factor?: Record<string, unknown> } | undefined)?.factor ?? {};
+  return Object.keys(labels).find((k) => labels[k] === label);
+}
+
+/** English mails keep the unambiguous "YYYY-MM-DD HH:MM UTC". */
+export const utcMinutes = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+
+const dateFormats = new Map<string, Intl.DateTimeFormat>();
+
+/**
+ * A date in a mail: epoch ms printed in the reader's language and UTC (English: utcMinutes; others:
+ * Intl.DateTimeFormat, e.g. "02.12.2026, 08:00 UTC" / "2 déc. 2026, 08:00 UTC"). A string is printed as it
+ * is (already formatted by the caller).
+ */
+export function formatMailDate(value: unknown, lang: string): string {
+  if (typeof value === 'string') return value;
+  if (typeof value !== 'number' || !Number.isFinite(value)) return '';
+  if (lang === DEFAULT_LOCALE) return utcMinutes(value);
+  let f = dateFormats.get(lang);
+  if (!f) {
+    try {
+      f = new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC', hourCycle: 'h23' });
+    } catch {
+      return utcMinutes(value); // an operator's language tag Intl does not take
+    }
+    dateFormats.set(lang, f);
+  }
+  return `${f.format(value)} UTC`;
 }
 
 /** HTML already escaped (a translated fragment), passed whole through the escaping `t` of the HTML templates. */
@@ -98,8 +153,8 @@ interface MailSite {
 abstract class TemplateMailer implements Mailer {
   constructor(protected readonly site: MailSite) {}
 
-  async send(m: { to: string; template: MailTemplate; vars: Record<string, unknown>; locale?: string }): Promise<void> {
-    const rendered = await renderMail(m.template, m.vars, this.site, { cache: this.site.cacheTemplates, locale: m.locale });
+  async send(m: OutgoingMail): Promise<void> {
+    const rendered = await renderMail(m.template, m.vars, this.site, { cache: this.site.cacheTemplates, locale: m.locale, userLocale: m.userLocale });
     await this.deliver(m.to, rendered, m.template);
   }
 

@@ -1,7 +1,7 @@
 /**
  * Security notices: "this just happened on your account" mails (checklist 36, 86, 98, 132), sent to the
  * address on file through the e-mail channel. Each renders views/mail/notice-<event>.text.ejs / .html.ejs
- * with the product name, what happened, when (UTC), from where (IP, and the approximate location when a
+ * in the reader's language (src/notify/mail.ts) with the product name, what happened, when (UTC), from where (IP, and the approximate location when a
  * GeoIP database is configured) and what to do if it was not the user.
  *
  * A notice NEVER holds a code or a link that signs the user in: templates link only to the account page
@@ -61,11 +61,10 @@ export interface SecurityNotices {
  * - method: the sign-in method in words ("Authenticator app"); name: the user's label for it
  * - remaining: backup codes left; device: browser and system ("Chrome on Linux")
  * - previousEmail / newEmail: e-mail change (the notice goes to previousEmail)
- * - cancelUrl: recovery_* only, must be on this issuer; effectiveAt: epoch ms; reason: recovery reason
+ * - cancelUrl: recovery_* only, must be on this issuer; effectiveAt: epoch ms (the template prints it in the
+ *   reader's language, like `when`); reason: recovery reason
  */
 const NOTICE_DETAILS = ['method', 'name', 'remaining', 'device', 'previousEmail', 'newEmail', 'cancelUrl', 'effectiveAt', 'reason'] as const;
-
-const utc = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
 export function noticeDetails(raw: Record<string, unknown> | undefined, event: NoticeEvent, issuer: string): Record<string, string | number> {
   const out: Record<string, string | number> = {};
@@ -75,7 +74,6 @@ export function noticeDetails(raw: Record<string, unknown> | undefined, event: N
     else if (typeof v === 'string' && v.trim() !== '') out[key] = v.replace(/[\r\n]+/g, ' ').trim().slice(0, 200);
   }
   if (typeof out.cancelUrl === 'string' && (!event.startsWith('recovery_') || !out.cancelUrl.startsWith(`${issuer}/`))) delete out.cancelUrl;
-  if (typeof out.effectiveAt === 'number') out.effectiveAt = utc(out.effectiveAt);
   return out;
 }
 
@@ -114,7 +112,9 @@ export class MailSecurityNotices implements SecurityNotices {
       await this.deps.mailer.send({
         to,
         template: `notice-${event}`,
-        vars: { event, userName: user.name, when: utc(ctx.at ?? this.deps.now()), ip: ctx.ip ?? null, location, d: details },
+        vars: { event, userName: user.name, when: ctx.at ?? this.deps.now(), ip: ctx.ip ?? null, location, d: details },
+        // The language: the triggering request's, else the user's stored one (background sweeps, admin actions).
+        userLocale: user.locale,
       });
     } catch (err) {
       const e = err as { code?: string; message?: string };

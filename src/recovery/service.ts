@@ -18,6 +18,9 @@ import { newId } from '../security/crypto.js';
 import { smsNumberContext } from '../factors/sms/index.js';
 import { RecoveriesRepo, type RecoveryRecord } from './repo.js';
 import { cancellable, dueTransition, recoveryStatus, signinUsable, SIGNIN_LINK_TTL_SECONDS, RECOVERY_STATUSES, type RecoveryStatus } from './timeline.js';
+import { preferredRequestLocale } from '../i18n/context.js';
+import { DEFAULT_LOCALE, defaultI18n } from '../i18n/index.js';
+import { formatMailDate } from '../notify/mail.js';
 
 export type RecoveryContainer = Pick<
   Container,
@@ -136,7 +139,7 @@ export async function startRecovery(c: RecoveryContainer, input: StartRecoveryIn
     at: now,
     details: { cancelUrl: `${c.config.issuer}${recoveryPath('cancel', token)}`, effectiveAt: record.effectiveAt, reason },
   });
-  const sms = await textEveryNumber(c, user.id, record.effectiveAt);
+  const sms = await textEveryNumber(c, user.id, record.effectiveAt, user.locale);
   const stored = (await repo.find(record.id))!;
   return { ...toView(stored, user.email, now), notified: { email: user.email, sms } };
 }
@@ -145,10 +148,13 @@ export async function startRecovery(c: RecoveryContainer, input: StartRecoveryIn
  * One text to each active phone number (no link: a text cannot be told from a phishing one). Failures are
  * logged and audited, never fatal: the mail and the delay still protect the user. Returns how many went out.
  */
-async function textEveryNumber(c: RecoveryContainer, userId: string, effectiveAt: number): Promise<number> {
+async function textEveryNumber(c: RecoveryContainer, userId: string, effectiveAt: number, userLocale: string | null): Promise<number> {
   if (!c.notifier.smsAvailable) return 0;
   const product = c.config.webauthn.rpName;
-  const body = `${product}: an administrator started a recovery of your account. It takes effect ${utc(effectiveAt)}. Not you? Cancel it with the link in our e-mail, or sign in to your account page.`;
+  // In the user's language: the request's if it states one (never the admin's: CLI/API are on behalf), else stored.
+  const i18n = defaultI18n();
+  const lang = i18n.firstSupported(await preferredRequestLocale(), userLocale) ?? DEFAULT_LOCALE;
+  const body = i18n.translator(lang)('sms.recoveryStarted', { product, at: formatMailDate(effectiveAt, lang) });
   let sent = 0;
   for (const f of await c.factors.listByUser(userId, { kind: 'sms', status: 'active' })) {
     if (!f.secretEnc) continue;
@@ -258,9 +264,10 @@ async function mailSigninLink(c: RecoveryContainer, r: RecoveryRecord, expiresAt
       vars: {
         userName: user.name,
         signinUrl: `${c.config.issuer}${recoveryPath('signin', token)}`,
-        startedAt: utc(r.createdAt),
-        expiresAt: utc(expiresAt),
+        startedAt: r.createdAt,
+        expiresAt,
       },
+      userLocale: user.locale,
     });
     return true;
   } catch (err) {

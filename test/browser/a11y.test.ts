@@ -1,19 +1,22 @@
 /**
  * Accessibility audit (issue 13): axe-core in Chromium over every hosted page and state — sign-in (clean,
  * with an error, in German, in dark mode), factor chooser, each factor challenge (and a wrong code),
- * consent, errors, the account page and each enrollment page, sign-out, and the reset pages — must report
- * zero WCAG 2.2 AA violations (tags wcag2a, wcag2aa, wcag21a, wcag21aa, wcag22aa).
+ * consent, errors, the account page and each enrollment page, sign-out, the reset pages, the MFA-enforcement
+ * notice, the "sign-in blocked" page (German), and the admin console (each section, one user,
+ * one client, and its two refusal pages) — must report zero WCAG 2.2 AA violations (tags wcag2a, wcag2aa,
+ * wcag21a, wcag21aa, wcag22aa).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { sqliteStore } from '../helpers/stores.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { authRequest, makeRp, PASSWORD, type TestRp } from '../helpers/rp.js';
+import { policyFile, startTestServer, type TestServer } from '../helpers/server.js';
+import { authRequest, makeRp, makeUser, PASSWORD, type TestRp } from '../helpers/rp.js';
 import { captureRpCallbacks, launchChromium, typePassword } from '../helpers/chromium.js';
 import { fakeClock, stepUpKit, type TestUser } from '../helpers/stepup.js';
 import { totpCode } from '../helpers/account.js';
+import { setAdminRole } from '../../src/admin/console/roles.js';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
@@ -175,6 +178,78 @@ describe('accessibility (axe-core, WCAG 2.2 AA) in Chromium', () => {
       }
     }
   }, 180_000);
+
+  /** Password, then the authenticator app (whichever factor page came first). */
+  async function totpSignIn(page: Page, u: TestUser) {
+    await typePassword(page, u.email);
+    await page.waitForURL(/\/factor(\/|\?|$)/);
+    const uid = page.url().match(/\/interaction\/([^/?]+)/)![1]!;
+    await page.goto(`${srv.url}/interaction/${uid}/factor/totp`);
+    clock.advance(30);
+    await page.getByTestId('code-input').fill(totpCode(u.totpSecret!, clock.now()));
+    await page.getByTestId('code-submit').click();
+  }
+
+  it('admin console: each section, one user, one client, and both refusal pages', async () => {
+    const admin = await kit.user({ totp: true });
+    await setAdminRole(srv.container, admin.email, true);
+    const page = await newPage();
+    await page.goto(`${srv.url}/admin`);
+    await totpSignIn(page, admin);
+    await page.waitForSelector('[data-testid="admin-nav"]');
+    await scan(page, 'admin dashboard');
+    for (const [path, label] of [
+      [`/admin/users?q=${encodeURIComponent(user.email)}`, 'admin users'],
+      [`/admin/users/${user.id}`, 'admin user'],
+      [`/admin/clients/${encodeURIComponent(rp.clientId)}`, 'admin client'],
+      ['/admin/audit?from=yesterday', 'admin audit with error'],
+      ['/admin/approvals', 'admin approvals'],
+    ] as const) {
+      await page.goto(`${srv.url}${path}`);
+      await page.waitForSelector('[data-testid="admin-nav"]');
+      await scan(page, label);
+    }
+    // Signed in with two factors but not an admin: the refusal page.
+    const other = await newPage({ locale: 'fr-FR' });
+    await other.goto(`${srv.url}/admin`);
+    await totpSignIn(other, user);
+    await other.waitForSelector('[data-testid="admin-denied"]');
+    await scan(other, 'admin refusal (French)');
+    // An admin with only a password cannot reach the console's level: the page says why, in German.
+    const passwordOnly = await kit.user();
+    await setAdminRole(srv.container, passwordOnly.email, true);
+    const unmet = await newPage({ locale: 'de-DE' });
+    await unmet.goto(`${srv.url}/admin`);
+    await typePassword(unmet, passwordOnly.email);
+    await unmet.waitForSelector('[data-testid="admin-denied"][data-reason="no_second_factor"]');
+    await scan(unmet, 'admin refusal, no second factor (German)');
+  }, 120_000);
+
+  it('MFA-enforcement notice, and the sign-in blocked page (German)', async () => {
+    // A second server: MFA required for all (30-day grace) and a denied network, behind a trusted proxy.
+    const strict = await startTestServer(sqliteStore, { ARGON2_MEMORY_KIB: '7168', ARGON2_TIME_COST: '1', TRUST_PROXY: '1', STEPWISE_POLICY_FILE: policyFile('mfa_enforcement: { all_users: true, grace_period: 30d }\nnetworks:\n  deny: [198.51.100.0/24]\n') });
+    try {
+      const strictRp = await makeRp(strict);
+      const plain = await makeUser(strict);
+      const page = await newPage();
+      await page.goto((await authRequest(strictRp)).url);
+      await typePassword(page, plain.email);
+      await page.waitForSelector('[data-testid="mfa-notice"]');
+      await scan(page, 'MFA notice');
+      // Denied by the policy (the network is deny-listed), in German.
+      const context = await browser.newContext({ bypassCSP: true, locale: 'de-DE', extraHTTPHeaders: { 'x-forwarded-for': '198.51.100.7' } });
+      contexts.push(context);
+      const blocked = await context.newPage();
+      await captureRpCallbacks(blocked);
+      await blocked.goto((await authRequest(strictRp)).url);
+      await typePassword(blocked, plain.email);
+      await blocked.waitForSelector('[data-testid="denied-message"]');
+      expect(await blocked.getAttribute('html', 'lang')).toBe('de');
+      await scan(blocked, 'sign-in blocked (German)');
+    } finally {
+      await strict.close();
+    }
+  }, 120_000);
 
   afterAll(() => {
     // Reported once for all pages, so one run shows every problem.

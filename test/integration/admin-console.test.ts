@@ -194,11 +194,17 @@ describe.each(storeMatrix)('admin console on $name', (kind) => {
     expect(testId(self.body, 'admin-error')[0]).toMatch(/cannot approve/);
     expect((await policyOf(client.client_id)).min_acr).toBe('loa2');
 
+    // The second admin reads German: the stored (English) summary, the notice and the policy list are translated.
     const { browser: bb } = await signedIn(b);
+    bb.headers['accept-language'] = 'de';
     const listB = await bb.follow('/admin/approvals');
+    expect(listB.body).toContain('<html lang="de"');
+    expect(testId(listB.body, 'approval-summary')[0]).toMatch(new RegExp(`^die Mindeststufe von ${client.client_id} von loa2 \\(.+\\) auf none \\(.+\\) senken$`));
     const approved = await bb.follow(`/admin/approvals/${id}/approve`, { form: { csrf: hiddenField(listB.body, 'csrf') } });
-    expect(testId(approved.body, 'admin-notice')).toEqual(['Approved and carried out']);
+    expect(testId(approved.body, 'admin-notice')).toEqual(['Genehmigt und ausgeführt']);
     expect(await policyOf(client.client_id)).toEqual({});
+    const clients = await bb.follow(`/admin/clients?q=${client.client_id}`);
+    expect(testId(clients.body, 'client-policy-summary')).toEqual(['Standardwerte']);
   });
 
   it('searches users, disables and enables one, removes a factor; bad input is shown, never a 500', async () => {

@@ -99,8 +99,14 @@ describe.each(storeMatrix)('bad input on $name', (kind) => {
     expect(post.status).toBe(503);
     expect(post.body).toContain('temporarily unavailable');
     noStack(post);
-    const auth = await new FakeBrowser(srv.url).request((await authRequest(rp)).url);
-    expect(auth.status).toBe(503);
+    // The client is known without the database (client cache), so the outage goes back to the RP the way
+    // RFC 6749 §4.1.2.1 defines it: a redirect with error=temporarily_unavailable.
+    const request = await authRequest(rp);
+    const auth = await new FakeBrowser(srv.url).request(request.url);
+    expect(auth.status).toBe(303);
+    const back = new URL(auth.headers.get('location')!);
+    expect(`${back.origin}${back.pathname}`).toBe(new URL(request.url).searchParams.get('redirect_uri'));
+    expect(back.searchParams.get('error')).toBe('temporarily_unavailable');
     noStack(auth);
     // Readiness names the outage; liveness stays up (the process is fine, the stores are not).
     const ready = await fetch(`${srv.url}/readyz`);

@@ -4,6 +4,8 @@ import { describeEvent, type DescribableEvent } from '../../src/account/activity
 import { parsePolicy } from '../../src/risk/policy-file.js';
 import { score } from '../../src/risk/score.js';
 import type { RiskSignals } from '../../src/risk/types.js';
+import { activityRows } from '../../src/account/activity-view.js';
+import { translator } from '../../src/i18n/index.js';
 
 const NOW = 1_750_000_000;
 const DAY = 86_400;
@@ -122,5 +124,31 @@ describe('describeEvent: account events', () => {
     expect(describeEvent(ev('something.new', {}, 'failure'))).toBe('Account activity (did not succeed)');
     // A new factor kind still reads as a sentence.
     expect(describeEvent(ev('factor.enroll.carrier_pigeon'))).toBe('Added a sign-in method');
+  });
+});
+
+describe('describeEvent in the reader language', () => {
+  const de = translator('de');
+  const fr = translator('fr');
+  it('translates fixed sentences, factor sentences and risk sentences (reasons by signal)', () => {
+    expect(describeEvent(ev('factor.verify.totp'), de, 'de')).toBe('Bestätigt mit einer Authenticator-App');
+    expect(describeEvent(ev('recovery.started'), fr, 'fr')).toBe('Un administrateur a lancé une récupération de votre compte');
+    expect(describeEvent(riskEvent({ device: { known: false } }), de, 'de')).toBe('Anmeldung von einem neuen Gerät in Lyon, FR: ein zweiter Faktor wurde verlangt');
+    const sensitive = describeEvent(riskEvent({ request: { sensitive: true } }), fr, 'fr');
+    expect(sensitive).toBe('Connexion à Lyon, FR : un second facteur a été demandé (action sensible)');
+    expect(describeEvent(ev('something.new', {}, 'failure'), de, 'de')).toBe('Kontoaktivität (nicht erfolgreich)');
+  });
+
+  it('account rows name the methods and the device in the language', () => {
+    const at = 1_750_000_000_000;
+    const rows = activityRows(
+      [
+        { seq: 3, at, type: 'login.complete', outcome: 'success', userId: 'u', clientId: null, ip: '203.0.113.7', details: {} },
+        { seq: 2, at, type: 'factor.verify.totp', outcome: 'success', userId: 'u', clientId: null, ip: null, details: {} },
+        { seq: 1, at, type: 'risk.decision', outcome: 'success', userId: 'u', clientId: null, ip: null, details: { device: 'Chrome on Linux' } },
+      ] as never,
+      { nowMs: at + 5 * 60_000, lang: 'de', t: de },
+    );
+    expect(rows[0]).toMatchObject({ text: 'Angemeldet mit Authenticator-App', detail: 'Chrome unter Linux · 203.0.113.7 · vor 5 Minuten' });
   });
 });

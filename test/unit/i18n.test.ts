@@ -110,6 +110,28 @@ describe('translation', () => {
     expect(i18n.text('de', 'A sentence nobody translated.')).toBe('A sentence nobody translated.');
     expect(i18n.text('de', 'Sign in')).toBe('Anmelden');
   });
+
+  test('sentences built in English with numbers or parts match the text entries with placeholders', () => {
+    expect(i18n.sentence('de', 'That code is not valid. 1 try left for this code.')).toBe('Dieser Code ist nicht gültig. Für diesen Code bleibt noch 1 Versuch.');
+    expect(i18n.sentence('fr', 'That code is not valid. 3 tries left for this code.')).toBe("Ce code n'est pas valide. Il reste 3 essais pour ce code.");
+    expect(i18n.sentence('de', 'That is a landline, which cannot receive text messages. Enter a mobile number.')).toBe('Das ist eine Festnetznummer, die keine SMS empfangen kann. Geben Sie eine Mobilnummer ein.');
+    expect(i18n.sentence('fr', 'Use digits only. Enter the number in international format: + then the country code and the number, e.g. +14155550123.')).toMatch(/^Utilisez uniquement des chiffres\. Saisissez le numéro au format international/);
+    expect(i18n.sentence('de', 'Too many codes were sent to this number. Try again in 42 minutes, or use another sign-in method.')).toBe(
+      'Es wurden zu viele Codes an diese Nummer gesendet. Versuchen Sie es in 42 Minuten erneut oder verwenden Sie eine andere Anmeldemethode.',
+    );
+    expect(i18n.sentence('fr', 'Too many attempts. Try again in 1 second.')).toBe('Trop de tentatives. Réessayez dans 1 seconde.');
+    expect(i18n.sentence('en', 'That code is not valid. 1 try left for this code.')).toBe('That code is not valid. 1 try left for this code.');
+    expect(i18n.sentence('de', 'Sign in')).toBe('Anmelden');
+    expect(i18n.sentence('de', 'A push was denied on your phone, so push requests are paused for 1 more minute (until 10:15 UTC). Use another method below.')).toBe(
+      'Eine Push-Anfrage wurde auf Ihrem Telefon abgelehnt, daher sind Push-Anfragen noch 1 Minute pausiert (bis 10:15 UTC). Verwenden Sie unten eine andere Methode.',
+    );
+    expect(i18n.sentence('de', 'A sentence nobody translated, 3 times.')).toBe('A sentence nobody translated, 3 times.');
+    // Linear matching: a long hostile sentence (query strings reach this) is answered at once, untranslated.
+    const hostile = `lower the minimum level of ${' from ( ) to ('.repeat(2000)}`;
+    const started = performance.now();
+    expect(i18n.sentence('fr', hostile)).toBe(hostile);
+    expect(performance.now() - started).toBeLessThan(200);
+  });
 });
 
 describe('negotiateLocale', () => {

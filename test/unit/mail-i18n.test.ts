@@ -93,6 +93,7 @@ describe('mail in the reader language', () => {
     const en = defaultI18n().catalogs.en!.translation as { mail: Record<string, unknown> };
     const flat = (o: unknown, p = ''): [string, string][] =>
       Object.entries(o as Record<string, unknown>).flatMap(([k, v]) => (typeof v === 'object' ? flat(v, `${p}${k}.`) : [[`${p}${k}`, String(v)]]));
+    const widest = Math.max(...flat(en.mail).flatMap(([, v]) => (v.includes('\n') ? v.split('\n').map((l) => l.length) : [])));
     for (const lang of ['de', 'fr']) {
       const other = new Map(flat((defaultI18n().catalogs[lang]!.translation as { mail: unknown }).mail));
       for (const [key, english] of flat(en.mail)) {
@@ -100,6 +101,11 @@ describe('mail in the reader language', () => {
         // Same placeholders as the English sentence, and an actual translation.
         expect([...other.get(key)!.matchAll(/\{\{(\w+)\}\}/g)].map((m) => m[1]).sort(), `${lang} mail.${key}`).toEqual([...english.matchAll(/\{\{(\w+)\}\}/g)].map((m) => m[1]).sort());
         expect(other.get(key), `${lang} mail.${key}`).not.toBe(english);
+        // Plain-text paragraphs the English hand-wraps are wrapped in every language, no wider than the English.
+        if (english.includes('\n')) {
+          expect(other.get(key), `${lang} mail.${key} is wrapped`).toContain('\n');
+          for (const line of other.get(key)!.split('\n')) expect(line.length, `${lang} mail.${key}: ${line}`).toBeLessThanOrEqual(widest);
+        }
       }
     }
   });

@@ -118,8 +118,9 @@ describe('console transport', () => {
 });
 
 describe('security notices', () => {
-  const user = { id: 'u1', email: 'ada@example.test', name: 'Ada' };
-  function notices(mailer: { send: (m: { to: string; template: string; vars: Record<string, unknown> }) => Promise<void> }, audited: unknown[] = []) {
+  const user = { id: 'u1', email: 'ada@example.test', name: 'Ada', locale: 'de' };
+  type Sent = { to: string; template: string; vars: Record<string, unknown>; userLocale?: string | null };
+  function notices(mailer: { send: (m: Sent) => Promise<void> }, audited: unknown[] = []) {
     return new MailSecurityNotices({
       users: { findById: async (id: string) => (id === user.id ? (user as never) : undefined) },
       mailer,
@@ -133,7 +134,7 @@ describe('security notices', () => {
   }
 
   it('renders the notice for the address on file with location from GeoIP; an e-mail change goes to the old address', async () => {
-    const sent: Array<{ to: string; template: string; vars: Record<string, unknown> }> = [];
+    const sent: Sent[] = [];
     const n = notices({ send: async (m) => void sent.push(m) });
     await n.send('u1', 'password_changed', { ip: '203.0.113.7' });
     await n.send('u1', 'email_changed', { details: { previousEmail: 'old@example.test', newEmail: 'ada@example.test' } });
@@ -142,7 +143,9 @@ describe('security notices', () => {
       ['ada@example.test', 'notice-password_changed'],
       ['old@example.test', 'notice-email_changed'],
     ]);
-    expect(sent[0]!.vars).toMatchObject({ when: '2026-12-02 08:00 UTC', ip: '203.0.113.7', location: 'Paris, FR' });
+    // The time as epoch ms (the template prints it in the reader's language), the user's stored language along.
+    expect(sent[0]!.vars).toMatchObject({ when: Date.UTC(2026, 11, 2, 8, 0), ip: '203.0.113.7', location: 'Paris, FR' });
+    expect(sent[0]!.userLocale).toBe('de');
   });
 
   it('a failed delivery never throws: it is logged and audited', async () => {

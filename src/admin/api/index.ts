@@ -14,6 +14,7 @@ import { fromZod, sendProblem, writeProblem } from './problem.js';
 import { ROUTES, type RouteDef } from './routes.js';
 import { openApiDocument } from './openapi.js';
 import { installSecretOverlap } from '../secret-overlap.js';
+import { runOnBehalfOfUsers } from '../../i18n/context.js';
 
 export const ADMIN_API_PREFIX = '/admin/api';
 const emptyQuery = z.object({}).strict();
@@ -83,7 +84,8 @@ export function adminApi(c: Container) {
     if (ctx.path !== ADMIN_API_PREFIX && !ctx.path.startsWith(`${ADMIN_API_PREFIX}/`)) return next();
     ctx.set('Cache-Control', 'no-store');
     try {
-      await handle(c, ctx);
+      // Mails an admin's action sends (a reset link, a notice) go out in the user's language, not the admin's.
+      await runOnBehalfOfUsers(() => handle(c, ctx));
     } catch (err) {
       sendProblem(ctx, err, c.log);
     }

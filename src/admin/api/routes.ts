@@ -64,7 +64,7 @@ export interface RouteDef {
 }
 
 const T0 = 1_764_547_200_000;
-const exampleUser = { id: '7f1c9a52-3b0e-4c3e-9d0b-2f7f5c1e8a11', email: 'ada@example.com', name: 'Ada', disabled: false, service_account: false, created_at: T0, first_sign_in_at: T0 + 60_000 };
+const exampleUser = { id: '7f1c9a52-3b0e-4c3e-9d0b-2f7f5c1e8a11', email: 'ada@example.com', name: 'Ada', disabled: false, service_account: false, created_at: T0, first_sign_in_at: T0 + 60_000, locale: 'de' };
 const examplePolicy = { min_acr: 'loa2', allowed_factors: ['totp', 'webauthn'], max_age_seconds: 3600, allow_lower_acr: false, enroll_on_unmet: true, sensitive_scopes: ['payments:write'] };
 const exampleClient = {
   client_id: 'c_payments',

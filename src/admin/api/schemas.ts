@@ -45,6 +45,7 @@ export const user = z
     service_account: z.boolean(),
     created_at: epochMs,
     first_sign_in_at: nullableMs,
+    locale: z.string().nullable().describe("the user's language (read-only): remembered when they sign in with a language preference or use the language switcher; null: not known (mails in English)"),
     sessions_ended: z.number().int().optional(),
   })
   .strict();

@@ -6,6 +6,7 @@ import { parseBody } from '../../http/validate.js';
 import { approveAction, listApprovals, rejectAction, type PendingActionView, type PendingStatus } from '../approvals.js';
 import type { Page } from '../types.js';
 import { orShown, shownOnPage, when, type ConsolePages, type ConsoleRequest } from './page.js';
+import { requestLocale } from '../../i18n/context.js';
 
 const csrfOnly = z.object({ csrf: z.string() }).strict();
 const STATUSES = ['pending', 'executed', 'failed', 'rejected', 'expired', 'approved'] as const satisfies readonly PendingStatus[];
@@ -27,9 +28,12 @@ export function approvalPages(router: Router, c: Container, pages: ConsolePages)
     });
     const { status, result } = read.value;
     const error = opts.error ?? read.error;
+    const lang = await requestLocale();
     const items = await Promise.all(
       result.items.map(async (a) => ({
         ...a,
+        // Stored as the requester wrote it (English, src/admin/*.ts): in the page's language.
+        summary: c.i18n.sentence(lang, a.summary),
         requestedBy: await who(a.requested_by),
         decidedBy: await who(a.decided_by),
         created: when(a.created_at),

@@ -13,6 +13,8 @@ import { getClient, listClients, setClientPolicy, type ClientView } from '../cli
 import { INTERNAL_CLIENT_IDS } from './session.js';
 import { orShown, shownOnPage, when, type ConsolePages, type ConsoleRequest } from './page.js';
 import type { Page } from '../types.js';
+import { requestI18n } from '../../i18n/context.js';
+import type { Translate } from '../../i18n/index.js';
 
 export const POLICY_FACTORS = ['totp', 'webauthn', 'backup_code', 'sms', 'push'] as const;
 
@@ -75,18 +77,18 @@ export function policyFromForm(current: ClientPolicy, form: PolicyFormValues): R
   };
 }
 
-/** One line for the list: the policy as settings. */
-function policySummary(p: ClientPolicy): string {
+/** One line for the list: the policy as settings, in the page's language (`admin.summary.*`). */
+export function policySummary(p: ClientPolicy, t: Translate): string {
   const parts = [
-    p.min_acr ? `minimum ${p.min_acr}` : null,
-    p.allowed_factors ? `factors ${p.allowed_factors.join(', ')}` : null,
-    p.max_age_seconds !== undefined ? `max age ${p.max_age_seconds}s` : null,
-    p.allow_lower_acr ? 'lower acr allowed' : null,
-    p.enroll_on_unmet ? 'enroll on unmet' : null,
-    p.remembered_devices === false ? 'no remembered devices' : null,
-    p.sensitive_scopes?.length ? `sensitive ${p.sensitive_scopes.join(', ')}` : null,
+    p.min_acr ? t('admin.summary.minimum', { acr: p.min_acr }) : null,
+    p.allowed_factors ? t('admin.summary.factors', { factors: p.allowed_factors.join(', ') }) : null,
+    p.max_age_seconds !== undefined ? t('admin.summary.maxAge', { seconds: p.max_age_seconds }) : null,
+    p.allow_lower_acr ? t('admin.summary.lowerAcr') : null,
+    p.enroll_on_unmet ? t('admin.summary.enrollOnUnmet') : null,
+    p.remembered_devices === false ? t('admin.summary.noRemembered') : null,
+    p.sensitive_scopes?.length ? t('admin.summary.sensitive', { scopes: p.sensitive_scopes.join(', ') }) : null,
   ].filter(Boolean);
-  return parts.length ? parts.join(' · ') : 'defaults';
+  return parts.length ? parts.join(' · ') : t('admin.summary.defaults');
 }
 
 export function clientPages(router: Router, c: Container, pages: ConsolePages) {
@@ -99,7 +101,8 @@ export function clientPages(router: Router, c: Container, pages: ConsolePages) {
         return { q, result: await listClients(c, { q, cursor: query.cursor, limit: 50 }) };
       });
       const { q, result } = value;
-      const clients = result.items.map((cl) => ({ ...cl, summary: policySummary(cl.policy), internal: INTERNAL_CLIENT_IDS.has(cl.client_id) }));
+      const { t } = await requestI18n();
+      const clients = result.items.map((cl) => ({ ...cl, summary: policySummary(cl.policy, t), internal: INTERNAL_CLIENT_IDS.has(cl.client_id) }));
       const nextHref = result.next_cursor ? `/admin/clients?${new URLSearchParams({ ...(q ? { q } : {}), cursor: result.next_cursor })}` : null;
       await pages.render(req, 'clients', 'admin/clients', 'Clients', { q: q ?? '', clients, nextHref, error }, error ? 400 : 200);
     }),

@@ -12,6 +12,7 @@ import { AppError } from '../../errors/index.js';
 import { parseBody } from '../../http/validate.js';
 import type { Actor } from '../types.js';
 import { adminAccess, adminSignIn, type AdminSession } from './session.js';
+import { requestLocale } from '../../i18n/context.js';
 
 export interface ConsoleRequest {
   ctx: Context;
@@ -86,6 +87,8 @@ export function consolePages(c: Container, provider: Provider) {
 
   async function render(req: ConsoleRequest, section: Section, view: string, title: string, model: Record<string, unknown>, status = 200) {
     const { ctx } = req;
+    // A notice is a sentence the action built in English (carried in the redirect's query): in the page's language.
+    const notice = typeof ctx.query.notice === 'string' ? c.i18n.sentence(await requestLocale(), ctx.query.notice.slice(0, 200)) : null;
     ctx.status = status;
     ctx.type = 'html';
     ctx.body = await c.views.render(view, {
@@ -94,7 +97,7 @@ export function consolePages(c: Container, provider: Provider) {
       nav: NAV.map((n) => ({ ...n, current: n.key === section })),
       adminEmail: req.admin.user.email,
       csrf: req.csrf,
-      notice: typeof ctx.query.notice === 'string' ? ctx.query.notice.slice(0, 200) : null,
+      notice,
       error: null,
       ...model,
     });

@@ -16,10 +16,13 @@ import { clientPages } from './clients-pages.js';
 import { userPages } from './users-pages.js';
 import { auditPages } from './audit-pages.js';
 import { approvalPages } from './approvals-pages.js';
+import { onBehalfOfUsers } from '../../i18n/context.js';
 
 export function adminConsoleRoutes(c: Container, provider: Provider): Router {
   const router = new Router({ prefix: '/admin' });
   const pages = consolePages(c, provider);
+  // Mails an admin's action sends (a reset link, a notice) go out in the user's language, not the admin's.
+  router.use(onBehalfOfUsers());
 
   router.get('/callback', async (ctx) => {
     const { returnTo, error } = readSignInCallback(ctx, ADMIN_SIGN_IN);

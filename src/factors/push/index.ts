@@ -26,6 +26,13 @@ import { CHALLENGE_TTL_SECONDS, ENROLLMENT_TTL_SECONDS, encodeEnrollmentToken, i
 import { PushState, type ChallengeRecord } from './state.js';
 import { PushDevices } from './devices.js';
 import { PUSH_DENIED_EVENT } from '../../risk/collector.js';
+import { currentLocaleSync } from '../../i18n/context.js';
+
+/** The status sentence (built in English, with its numbers) in the language of the request showing it. */
+function inPageLanguage<T extends { message?: unknown }>(view: T): T {
+  const current = currentLocaleSync();
+  return current && typeof view.message === 'string' ? { ...view, message: current.i18n.sentence(current.lang, view.message) } : view;
+}
 
 /** Loaded on first enrollment only (start-up time, idle memory). */
 const qrcode = lazy<typeof QRCode>('qrcode');
@@ -143,6 +150,10 @@ export class PushFactor implements Factor {
    * still offers the other methods.
    */
   async startChallenge(ctx: FactorContext): Promise<ViewModel> {
+    return inPageLanguage(await this.challengeView(ctx));
+  }
+
+  private async challengeView(ctx: FactorContext): Promise<ViewModel> {
     const existing = await this.state.forScope(ctx.scope);
     if (existing && existing.userId === ctx.userId) return this.viewOf(existing, ctx.now);
     const blocked = (message: string) => ({ state: 'blocked', message });
@@ -213,7 +224,7 @@ export class PushFactor implements Factor {
    * ended: only the page's "Send a new request" button (`forget`) lets the next render send another push.
    */
   private async viewOf(ch: ChallengeRecord, now: number): Promise<ViewModel> {
-    const status = await this.status({ userId: ch.userId, userEmail: '', userName: null, scope: ch.scope, now });
+    const status = await this.statusOf({ userId: ch.userId, userEmail: '', userName: null, scope: ch.scope, now });
     if (status.status === 'pending') return { state: 'pending', number: ch.number, message: status.message, expiresAtText: `${utcMinute(ch.expiresAt)} UTC` };
     if (status.status === 'approved') return { state: 'approved', number: ch.number, message: status.message };
     return { state: 'ended', message: status.message };
@@ -229,6 +240,10 @@ export class PushFactor implements Factor {
 
   /** The page's poll: the state of this sign-in's push. */
   async status(ctx: FactorContext): Promise<PushStatus> {
+    return inPageLanguage(await this.statusOf(ctx));
+  }
+
+  private async statusOf(ctx: FactorContext): Promise<PushStatus> {
     const ch = await this.state.forScope(ctx.scope);
     if (!ch || ch.userId !== ctx.userId) return { status: 'none', message: PUSH_MESSAGES.expired };
     switch (ch.status) {

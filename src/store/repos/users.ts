@@ -17,6 +17,8 @@ export interface User {
   firstSignInAt: number | null;
   /** The address was confirmed with a verification link (the `email_verified` claim). */
   emailVerified: boolean;
+  /** The user's language (a supported tag), remembered at sign-in and from the switcher; null: never known. */
+  locale: string | null;
 }
 
 const toUser = (row: Record<string, unknown>): User => ({
@@ -30,6 +32,7 @@ const toUser = (row: Record<string, unknown>): User => ({
   serviceAccount: Boolean(row.service_account),
   firstSignInAt: row.first_sign_in_at === null || row.first_sign_in_at === undefined ? null : Number(row.first_sign_in_at),
   emailVerified: Boolean(row.email_verified),
+  locale: typeof row.locale === 'string' && row.locale !== '' ? row.locale : null,
 });
 
 export function normaliseEmail(email: string): string {
@@ -57,6 +60,19 @@ export class UsersRepo {
   /** Marks the first completed sign-in (no-op after the first). */
   async markFirstSignIn(id: string, nowMs: number): Promise<void> {
     await guardStore(() => this.db('users').where({ id }).whereNull('first_sign_in_at').update({ first_sign_in_at: nowMs }));
+  }
+
+  /**
+   * Remembers the user's language: one UPDATE that writes only when it changes (no read first), so calling it
+   * on every sign-in costs nothing when the language is the same. The caller passes a supported locale.
+   */
+  async rememberLocale(id: string, locale: string): Promise<void> {
+    await guardStore(() =>
+      this.db('users')
+        .where({ id })
+        .andWhere((w) => w.whereNull('locale').orWhereNot('locale', locale))
+        .update({ locale }),
+    );
   }
 
   /** Marks `email` verified, only while it is still the user's address (a stale link changes nothing). */

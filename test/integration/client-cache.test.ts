@@ -1,0 +1,96 @@
+/**
+ * Client records cached across requests (src/store/repos/clients.ts + src/store/client-generation.ts), on
+ * both stores: a cached client is served without a query, and any change — from another connection, as the
+ * CLI, another instance or an operator's SQL would make it — is seen at the next lookup (PostgreSQL: once
+ * its NOTIFY arrives). While PostgreSQL's change feed is down nothing is served from the cache.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { storeMatrix } from '../helpers/stores.js';
+import { testDb, type TestDb } from '../helpers/db.js';
+import { createDb, type Db } from '../../src/store/db.js';
+import { ClientsRepo } from '../../src/store/repos/clients.js';
+import { followClientChanges, type ClientGeneration } from '../../src/store/client-generation.js';
+
+const until = async (cond: () => boolean | Promise<boolean>, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+describe.each(storeMatrix)('client cache on $name', (kind) => {
+  let t: TestDb;
+  let other: Db; // a second connection: another process's view
+  let changes: ClientGeneration;
+  let clients: ClientsRepo;
+  const reads: string[] = [];
+  const database = () => (/^postgres/.test(t.env.DATABASE_URL!) ? { client: 'pg' as const, connection: t.env.DATABASE_URL! } : { client: 'sqlite' as const, filename: t.env.DATABASE_URL! });
+
+  beforeAll(async () => {
+    t = await testDb(kind);
+    other = createDb(database());
+    changes = followClientChanges(database(), pino({ level: 'silent' }))!;
+    expect(changes).not.toBeNull();
+    await until(() => changes.current() !== null);
+    t.db.on('query', (q: { sql: string }) => {
+      if (/^select/i.test(q.sql) && q.sql.includes('clients')) reads.push(q.sql);
+    });
+    clients = new ClientsRepo(t.db, t.box, changes);
+    await clients.create({ client_id: 'c1', client_secret: 's3cret', first_party: false, client_name: 'One', redirect_uris: ['https://rp.test/cb'] });
+  });
+  afterAll(async () => {
+    await changes?.close();
+    await other?.destroy();
+    await t?.cleanup();
+  });
+
+  it('serves a cached client without a query, each caller its own copy', async () => {
+    // (The create's notification may still be on its way: wait until a lookup is answered from the cache.)
+    await until(async () => {
+      await clients.find('c1');
+      const before = reads.length;
+      await clients.find('c1');
+      return reads.length === before;
+    });
+    reads.length = 0;
+    const a = await clients.find('c1');
+    const b = await clients.find('c1');
+    expect(reads).toHaveLength(0);
+    expect(a).toMatchObject({ client_id: 'c1', client_secret: 's3cret', client_name: 'One' });
+    a!.client_name = 'mutated';
+    expect(b!.client_name).toBe('One');
+    expect((await clients.find('c1'))!.client_name).toBe('One');
+  });
+
+  it("sees another connection's update and delete at the next lookup", async () => {
+    await clients.find('c1');
+    const row = await other('clients').where({ client_id: 'c1' }).first();
+    const metadata = { ...JSON.parse(row.metadata as string), client_name: 'Renamed' };
+    await other('clients').where({ client_id: 'c1' }).update({ metadata: JSON.stringify(metadata) });
+    if (kind.name === 'sqlite') expect((await clients.find('c1'))!.client_name).toBe('Renamed'); // at once
+    else await until(async () => (await clients.find('c1'))!.client_name === 'Renamed', 2000);
+    await other('clients').where({ client_id: 'c1' }).del();
+    if (kind.name === 'sqlite') expect(await clients.find('c1')).toBeUndefined();
+    else await until(async () => (await clients.find('c1')) === undefined, 2000);
+    await clients.create({ client_id: 'c1', client_secret: 'n3w', first_party: false, redirect_uris: ['https://rp.test/cb'] });
+  });
+
+  // PostgreSQL only (SQLite reads the counter itself, there is no feed to lose).
+  if (kind.name === 'postgres+redis')
+    it('reads uncached while the change feed is down, and caches again once it is back', async () => {
+    await until(() => changes.current() !== null);
+    await t.db.raw("select pg_terminate_backend(pid) from pg_stat_activity where query = 'listen stepwise_clients' and datname = current_database()");
+    await until(() => changes.current() === null, 2000);
+    reads.length = 0;
+    await clients.find('c1');
+    await clients.find('c1');
+    expect(reads).toHaveLength(2);
+    await until(() => changes.current() !== null, 5000);
+    await clients.find('c1');
+    reads.length = 0;
+    await clients.find('c1');
+    expect(reads).toHaveLength(0);
+  });
+});
