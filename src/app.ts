@@ -3,7 +3,7 @@
  * (Provider#use), so the order below is the whole request pipeline.
  */
 import { bodyParser } from '@koa/bodyparser';
-import type { Context, Next } from 'koa';
+import type { Context, Middleware as KoaMiddleware, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Container } from './container.js';
 import { errorHandler } from './http/error-handler.js';
@@ -36,6 +36,35 @@ import { countStoreErrors, httpMetrics } from './metrics/http.js';
 import { metricsRoute } from './metrics/routes.js';
 import { batchAuditPerRequest } from './audit/request-batch.js';
 
+/**
+ * oidc-provider's machine-to-machine endpoints (token, introspection, revocation, userinfo, JWKS, discovery,
+ * registration, PAR): JSON only, never one of our pages — a token request need not walk a dozen routers.
+ */
+const PROTOCOL_API = /^\/(?:token(?:\/introspection|\/revocation)?|me|jwks|reg(?:\/[^/]+)?|request|\.well-known\/[^/]+)$/;
+
+/** A middleware list run as one middleware, skipped for PROTOCOL_API paths. */
+// Routers' middleware carry their own context types; the chain only passes ctx and next along.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Middleware = KoaMiddleware<any, any>;
+
+function chain() {
+  const list: Middleware[] = [];
+  const chained = {
+    use(mw: Middleware) {
+      list.push(mw);
+      return chained;
+    },
+    unlessProtocolApi() {
+      return (ctx: Context, next: Next) => {
+        if (PROTOCOL_API.test(ctx.path)) return next();
+        const dispatch = (i: number): Promise<unknown> => (i === list.length ? next() : Promise.resolve(list[i]!(ctx, () => dispatch(i + 1))));
+        return dispatch(0);
+      };
+    },
+  };
+  return chained;
+}
+
 // The admin console's forms are ours; the admin API (/admin/api) parses its own JSON.
 const OUR_FORMS = /^\/(interaction|account|password|recovery|demo|admin(?!\/api(\/|$)))(\/|$)/;
 
@@ -56,35 +85,38 @@ export function createApp(c: Container): Provider {
   app.use(countStoreErrors(c.metrics));
   // A request's audit events commit together before it answers (inside the error handler: a failed commit is a 503).
   app.use(batchAuditPerRequest(c.audit));
-  app.use(uiRoutes({ theme: c.views.theme, i18n: c.i18n, secure: c.config.issuer.startsWith('https://') }).routes());
-  app.use(staticAssets());
-  app.use(healthRoutes({ db: c.db, redis: c.redis, onDown: (store) => c.metrics.storeErrors.inc({ store, source: 'readyz' }) }));
-  app.use(metricsRoute(c.metrics, c.config.ops.metrics));
   app.use(rejectUnknownResumes(app, c.kv));
   app.use(requireRedirectUri());
   app.use(refuseTokenResource());
   app.use(endSessionsOfDisabledAccounts(app, c.users));
+  // Everything below is ours (pages, forms, our APIs, assets): machine endpoints of the protocol skip it whole.
+  const pages = chain();
+  pages.use(uiRoutes({ theme: c.views.theme, i18n: c.i18n, secure: c.config.issuer.startsWith('https://') }).routes());
+  pages.use(staticAssets());
+  pages.use(healthRoutes({ db: c.db, redis: c.redis, onDown: (store) => c.metrics.storeErrors.inc({ store, source: 'readyz' }) }));
+  pages.use(metricsRoute(c.metrics, c.config.ops.metrics));
   // Parse bodies for our own form routes only; oidc-provider parses its endpoints itself.
-  app.use(async (ctx: Context, next: Next) => (OUR_FORMS.test(ctx.path) ? parseBody(ctx, next) : next()));
+  pages.use(async (ctx: Context, next: Next) => (OUR_FORMS.test(ctx.path) ? parseBody(ctx, next) : next()));
   const interactionDeps = { provider: app, views: c.views, csrf: c.csrf, flow: c.flow };
-  app.use(interactionRoutes(interactionDeps).routes());
-  app.use(factorRoutes(interactionDeps).routes());
-  app.use(accountRoutes(c, app).routes());
-  app.use(accountSessionRoutes(c, app).routes());
-  app.use(passwordResetRoutes(c).routes()).use(recoveryRoutes(c, app).routes());
+  pages.use(interactionRoutes(interactionDeps).routes());
+  pages.use(factorRoutes(interactionDeps).routes());
+  pages.use(accountRoutes(c, app).routes());
+  pages.use(accountSessionRoutes(c, app).routes());
+  pages.use(passwordResetRoutes(c).routes()).use(recoveryRoutes(c, app).routes());
   // Admin API (/admin/api, bearer tokens, problem+json); before the console, which owns the rest of /admin.
-  app.use(adminApi(c));
-  app.use(adminConsoleRoutes(c, app).routes());
+  pages.use(adminApi(c));
+  pages.use(adminConsoleRoutes(c, app).routes());
   // Push approval: the page polls, and the device API (JSON, parses its own bodies).
-  app.use(pushPageRoutes(c, app).routes());
-  app.use(pushDeviceRoutes(c).routes());
-  if (demoRoutesAllowed(c.config)) app.use(demoRoutes(c).routes());
+  pages.use(pushPageRoutes(c, app).routes());
+  pages.use(pushDeviceRoutes(c).routes());
+  if (demoRoutesAllowed(c.config)) pages.use(demoRoutes(c).routes());
   // Development outbox (codes in clear): only with a console transport, never in production.
-  if (c.notifier.outbox && c.config.env !== 'production') app.use(outboxRoutes({ outbox: c.notifier.outbox, views: c.views }).routes());
-  app.use(async (ctx: Context, next: Next) => {
+  if (c.notifier.outbox && c.config.env !== 'production') pages.use(outboxRoutes({ outbox: c.notifier.outbox, views: c.views }).routes());
+  pages.use(async (ctx: Context, next: Next) => {
     if (ctx.path !== '/' || ctx.method !== 'GET') return next();
     ctx.type = 'html';
     ctx.body = await c.views.render('home', { title: 'Stepwise', issuer: c.config.issuer });
   });
+  app.use(pages.unlessProtocolApi());
   return app;
 }

@@ -1,10 +1,10 @@
 /**
  * The language of the current request, available to every render and error message without passing it
- * through each call site: a middleware opens an AsyncLocalStorage scope per request; the locale is
+ * through each call site: a middleware puts it in the request scope (src/http/request-scope.ts); the locale is
  * decided lazily (on first use) from ui_locales, the switcher cookie and Accept-Language.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context, Next } from 'koa';
+import { currentScope, runWithPatch, withScopeValue } from '../http/request-scope.js';
 import type Provider from 'oidc-provider';
 import { DEFAULT_LOCALE, defaultI18n, type I18n, type Translate } from './index.js';
 
@@ -19,7 +19,8 @@ interface RequestLocale {
   preferred?: boolean;
 }
 
-const storage = new AsyncLocalStorage<RequestLocale>();
+// The request scope's `locale` slot (src/http/request-scope.ts: one AsyncLocalStorage per request).
+const localeState = (): RequestLocale | undefined => currentScope()?.locale as RequestLocale | undefined;
 
 const INTERACTION_PATH = /^\/interaction\/([A-Za-z0-9_-]{1,64})(\/|$)/;
 
@@ -57,7 +58,7 @@ async function decide(state: RequestLocale): Promise<string> {
 export function localeContext(i18n: I18n, provider?: Provider) {
   return function withLocale(ctx: Context, next: Next) {
     const state: RequestLocale = { i18n, ctx, provider };
-    return storage.run(state, async () => {
+    return withScopeValue('locale', state, async () => {
       await decide(state);
       return next();
     });
@@ -66,12 +67,11 @@ export function localeContext(i18n: I18n, provider?: Provider) {
 
 /** The current request's locale (decided now if not yet), or English outside a request. */
 export async function requestLocale(): Promise<string> {
-  const state = storage.getStore();
+  const state = localeState();
   return state ? decide(state) : DEFAULT_LOCALE;
 }
 
 /** Requests whose mails are for someone else (an admin acting on a user): their language is not the reader's. */
-const onBehalf = new AsyncLocalStorage<true>();
 
 /**
  * The language the current request asked for (ui_locales, the switcher cookie, Accept-Language) — the
@@ -79,8 +79,8 @@ const onBehalf = new AsyncLocalStorage<true>();
  * no supported preference, or inside `onBehalfOfUsers` (an admin's request).
  */
 export async function preferredRequestLocale(): Promise<string | undefined> {
-  const state = storage.getStore();
-  if (!state || onBehalf.getStore()) return undefined;
+  const state = localeState();
+  if (!state || currentScope()?.onBehalf) return undefined;
   const locale = await decide(state);
   return state.preferred ? locale : undefined;
 }
@@ -92,18 +92,18 @@ export async function preferredRequestLocale(): Promise<string | undefined> {
  */
 export function onBehalfOfUsers() {
   return function mailsForOthers(_ctx: Context, next: Next) {
-    return onBehalf.run(true, next);
+    return runWithPatch({ onBehalf: true }, next);
   };
 }
 
 /** `fn` as onBehalfOfUsers runs a route (for handlers that are not Koa middleware chains). */
 export function runOnBehalfOfUsers<T>(fn: () => T): T {
-  return onBehalf.run(true, fn);
+  return runWithPatch({ onBehalf: true }, fn);
 }
 
 /** What a render needs: the locale, its `t`, the translations and the current URL (for the switcher). */
 export async function requestI18n(): Promise<{ lang: string; t: Translate; i18n: I18n | undefined; url: string }> {
-  const state = storage.getStore();
+  const state = localeState();
   if (!state) {
     // Outside a request (unit tests, tools): English from the process's catalogs.
     const i18n = defaultI18n();
@@ -115,11 +115,11 @@ export async function requestI18n(): Promise<{ lang: string; t: Translate; i18n:
 
 /** The request's locale for error messages (AppError#publicMessage); decided when the request began. */
 export function currentLocaleSync(): { i18n: I18n; lang: string } | undefined {
-  const state = storage.getStore();
+  const state = localeState();
   return state ? { i18n: state.i18n, lang: state.locale ?? DEFAULT_LOCALE } : undefined;
 }
 
 /** The Koa context of the current request (for response headers set while rendering), if any. */
 export function currentContext(): Context | undefined {
-  return storage.getStore()?.ctx;
+  return localeState()?.ctx;
 }
