@@ -54,6 +54,8 @@ async function main() {
 }
 
 main().catch((err: unknown) => {
-  console.error(`stepwise: failed to start: ${(err as Error).message}`);
+  // The cause too: a store error's public message ("temporarily unavailable") alone does not say which or why.
+  const cause = (err as Error).cause instanceof Error ? ` (${((err as Error).cause as Error).message})` : '';
+  console.error(`stepwise: failed to start: ${(err as Error).message}${cause}`);
   process.exit(1);
 });
