@@ -193,7 +193,8 @@ export async function approvePendingAction(c: AdminContext, actor: Actor, id: st
     result = await executor(c, pending.action, { requester: { id: pending.requested_by, ip: actor.ip }, approver: actor });
   } catch (err) {
     status = 'failed';
-    result = err instanceof AppError ? { error: err.code, message: err.publicMessage } : { error: 'internal', message: 'the action failed' };
+    // Stored in English (err.message), whoever approved: the console shows it in each reader's language.
+    result = err instanceof AppError ? { error: err.code, message: err.message } : { error: 'internal', message: 'the action failed' };
     if (!(err instanceof AppError) || err.code === 'internal' || err.code === 'store_unavailable') c.log.error({ err, approvalId: id }, 'approved admin action failed');
   }
   await guardStore(() => c.db('pending_actions').where({ id }).update({ status, result: JSON.stringify(result ?? null), executed_at: c.now() }));

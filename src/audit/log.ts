@@ -9,6 +9,7 @@ import { digest, GENESIS } from './chain.js';
 import type { CheckpointKeys } from './checkpoint.js';
 import { auditTransaction } from './lock.js';
 import { verifyAudit } from './verify.js';
+import { guardStore } from '../errors/index.js';
 import { joinRequestBatch } from './request-batch.js';
 
 export interface AuditInput {
@@ -87,7 +88,7 @@ export class AuditLog {
   /** Appends events in order, in one transaction (one head read, one insert), then tells the listeners. */
   async append(events: PendingEvent[]): Promise<void> {
     if (events.length === 0) return;
-    const hashes = await auditTransaction(this.db, async (trx) => {
+    const hashes = await guardStore(() => auditTransaction(this.db, async (trx) => {
       const last = await trx('audit_events').orderBy('seq', 'desc').first('hash');
       let prev = (last?.hash as string | undefined) ?? GENESIS;
       const rows = events.map((event) => {
@@ -110,7 +111,7 @@ export class AuditLog {
       // Row order is chain order: seq follows insertion order, also for a multi-row insert.
       await trx('audit_events').insert(rows);
       return rows.map((r) => r.hash);
-    });
+    }));
     events.forEach((event, i) => {
       for (const fn of this.listeners) {
         try {
@@ -120,6 +121,14 @@ export class AuditLog {
         }
       }
     });
+  }
+
+  /**
+   * Fails (store_unavailable) when the log cannot be written now: for actions that cannot be undone once done
+   * and must be audited, checked before they start.
+   */
+  async probe(): Promise<void> {
+    await guardStore(() => this.db('audit_events').select('seq').limit(1));
   }
 
   async list(filter: { userId?: string; type?: string; limit?: number } = {}): Promise<AuditEvent[]> {

@@ -64,7 +64,18 @@ export class I18n {
     let t = this.fixed.get(lang);
     if (!t) {
       const base = this.instance.getFixedT(lang);
-      t = (key, options) => String(base(key, options as TOptions));
+      // A page asks for dozens of plain keys per render; catalogs are fixed once loaded, so a plain key's
+      // text is looked up once per language (keys with options — plurals, values — are not cached).
+      const plain = new Map<string, string>();
+      t = (key, options) => {
+        if (options !== undefined) return String(base(key, options as TOptions));
+        let text = plain.get(key);
+        if (text === undefined) {
+          text = String(base(key));
+          if (plain.size < 5000) plain.set(key, text);
+        }
+        return text;
+      };
       this.fixed.set(lang, t);
     }
     return t;

@@ -153,6 +153,8 @@ export class UserSessions {
     if (!session || session.accountId !== userId) return false;
     const authorizations = Object.entries((session.authorizations ?? {}) as NonNullable<StoredSession['authorizations']>);
     const notify = await this.backchannelClients(provider, authorizations);
+    // Nothing is ended that could not be audited (the clients above may come from the cache, not the database).
+    await this.deps.audit.probe();
     const claim = endedKey(session.uid);
     // A unique value: KvStore.add reports success when the stored value is ours.
     if (!(await this.deps.kv.add(claim, randomUUID(), ENDED_TTL_SECONDS))) return false;

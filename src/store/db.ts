@@ -52,11 +52,17 @@ const STATEMENT_CACHE_SIZE = 500;
  * it). Its queries are parameterised, so the same few hundred SQL texts recur: keep their compiled statements
  * (least recently used out). Safe to share — a better-sqlite3 statement runs synchronously to completion, knex
  * only calls all()/run() on it, and SQLite re-prepares a statement by itself after a schema change.
+ *
+ * knex's transactions begin DEFERRED: one that reads and then writes fails at once with SQLITE_BUSY (no
+ * busy wait) when another process wrote in between — two workers (WEB_CONCURRENCY) or a CLI run next to the
+ * server. They begin IMMEDIATE instead: the write lock is taken (waiting up to busy_timeout) before the first
+ * read. Within one process nothing changes (one connection, transactions already run one at a time); WAL
+ * readers are never blocked.
  */
 function reusePreparedStatements(conn: SqliteConnection): void {
   const prepare = conn.prepare.bind(conn);
   const cache = new BoundedCache<string, unknown>(STATEMENT_CACHE_SIZE);
-  conn.prepare = (sql: string) => cache.getOrSet(sql, () => prepare(sql));
+  conn.prepare = (sql: string) => cache.getOrSet(sql, () => prepare(sql === 'BEGIN;' ? 'BEGIN IMMEDIATE;' : sql));
 }
 
 /**

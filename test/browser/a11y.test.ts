@@ -1,7 +1,8 @@
 /**
  * Accessibility audit (issue 13): axe-core in Chromium over every hosted page and state — sign-in (clean,
  * with an error, in German, in dark mode), factor chooser, each factor challenge (and a wrong code),
- * consent, errors, the account page and each enrollment page, sign-out, the reset pages, the MFA-enforcement
+ * consent, errors, the push page when the phone can no longer be reached (its app was removed: FCM says the
+ * token is unregistered), the account page and each enrollment page, sign-out, the reset pages, the MFA-enforcement
  * notice, the "sign-in blocked" page (German), and the admin console (each section, one user,
  * one client, and its two refusal pages) — must report zero WCAG 2.2 AA violations (tags wcag2a, wcag2aa,
  * wcag21a, wcag21aa, wcag22aa).
@@ -17,6 +18,7 @@ import { captureRpCallbacks, launchChromium, typePassword } from '../helpers/chr
 import { fakeClock, stepUpKit, type TestUser } from '../helpers/stepup.js';
 import { totpCode } from '../helpers/account.js';
 import { setAdminRole } from '../../src/admin/console/roles.js';
+import { DEAD_FCM_TOKEN, deviceEnv, enrollPush, startFakeFcm } from '../helpers/push.js';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
@@ -46,6 +48,7 @@ describe('accessibility (axe-core, WCAG 2.2 AA) in Chromium', () => {
   const clock = fakeClock();
   const kit = stepUpKit(() => srv, () => rp, clock);
   let user: TestUser;
+  let fcm: Awaited<ReturnType<typeof startFakeFcm>>;
   const found: string[] = [];
   const scanned: string[] = [];
   const contexts: BrowserContext[] = [];
@@ -66,7 +69,9 @@ describe('accessibility (axe-core, WCAG 2.2 AA) in Chromium', () => {
   }
 
   beforeAll(async () => {
-    srv = await startTestServer(sqliteStore, {}, { now: clock.now });
+    // Push goes through a local FCM (helpers/push.ts), so a removed phone app is seen as a real user meets it.
+    fcm = await startFakeFcm();
+    srv = await startTestServer(sqliteStore, fcm.env, { now: clock.now, firebase: fcm.firebase });
     rp = await makeRp(srv);
     consentRp = await makeRp(srv, { firstParty: false });
     user = await kit.user({ totp: true, webauthn: true });
@@ -78,6 +83,7 @@ describe('accessibility (axe-core, WCAG 2.2 AA) in Chromium', () => {
     for (const c of contexts) await c.close().catch(() => undefined);
     await browser?.close();
     await srv?.close();
+    await fcm?.close();
   });
 
   it('sign-in pages: login (clean, error, German, dark), chooser, each factor, wrong code, consent, errors, sign-out', async () => {
@@ -131,6 +137,19 @@ describe('accessibility (axe-core, WCAG 2.2 AA) in Chromium', () => {
       if (res?.status() === 200) await scan(de, `reset: ${path}`);
     }
   }, 180_000);
+
+  it('push page when the phone can no longer be reached (blocked)', async () => {
+    // Push set up with a token FCM no longer knows (the app was removed): the sign-in marks it stale and says so.
+    const phone = await makeUser(srv);
+    await enrollPush(srv, phone.email, deviceEnv(), ['--fcm-token', DEAD_FCM_TOKEN]);
+    const page = await newPage();
+    await page.goto((await authRequest(rp, { acr_values: 'loa2' })).url);
+    await typePassword(page, phone.email);
+    await page.waitForURL(/\/factor\/push$/);
+    await page.waitForSelector('[data-testid="push-status"][data-state="blocked"]');
+    expect(await page.getByTestId('push-status').textContent()).toMatch(/could not reach your phone app/);
+    await scan(page, 'push blocked (phone unreachable)');
+  }, 60_000);
 
   it('account page and each enrollment page', async () => {
     // A password-only account: a fresh password sign-in may add methods (no re-auth step in the way).

@@ -226,6 +226,10 @@ describe.each(storeMatrix)('admin API on $name', (kind) => {
     const lockout = await api('PUT', `/clients/${id}/policy`, { token: admin, body: { min_acr: 'phr', allowed_factors: ['totp', 'sms'] } });
     expectProblem(lockout, 400, 'invalid_form', 'min_acr');
     expect(lockout.json.detail).toMatch(/lock everyone out.*phr.*webauthn/);
+    // The detail in the caller's language (Accept-Language), the title stays the code's English.
+    const gesperrt = await api('PUT', `/clients/${id}/policy`, { token: admin, body: { min_acr: 'phr', allowed_factors: ['totp', 'sms'] }, headers: { 'accept-language': 'de' } });
+    expectProblem(gesperrt, 400, 'invalid_form', 'min_acr');
+    expect(gesperrt.json.detail).toMatch(/^Diese Richtlinie würde alle aussperren: min_acr phr .*phishing-resistenten \(webauthn\)\. Erlauben Sie/);
     expectProblem(await api('PUT', `/clients/${id}/policy`, { token: admin, body: { min_acr: 'gold' } }), 400, 'invalid_form', 'min_acr');
     expectProblem(await api('PUT', `/clients/${id}/policy`, { token: admin, body: { sensitive_scopes: ['payments:read'] } }), 400, 'invalid_form', 'sensitive_scopes');
     expectProblem(await api('PUT', `/clients/${id}/policy`, { token: admin, body: { allowed_factors: ['carrier-pigeon'] } }), 400, 'invalid_form', 'allowed_factors.0');

@@ -202,6 +202,10 @@ describe.each(storeMatrix)('admin console on $name', (kind) => {
     expect(testId(listB.body, 'approval-summary')[0]).toMatch(new RegExp(`^die Mindeststufe von ${client.client_id} von loa2 \\(.+\\) auf none \\(.+\\) senken$`));
     const approved = await bb.follow(`/admin/approvals/${id}/approve`, { form: { csrf: hiddenField(listB.body, 'csrf') } });
     expect(testId(approved.body, 'admin-notice')).toEqual(['Genehmigt und ausgeführt']);
+    // A refusal from the admin service layer (its English detail) is in German too.
+    const again = await bb.request(`/admin/approvals/${id}/approve`, { form: { csrf: hiddenField(listB.body, 'csrf') } });
+    expect(again.status).toBe(409);
+    expect(testId(again.body, 'admin-error')[0]).toMatch(new RegExp(`^Freigabe ${id} ist bereits ausgeführt \\(von .+\\)$`));
     expect(await policyOf(client.client_id)).toEqual({});
     const clients = await bb.follow(`/admin/clients?q=${client.client_id}`);
     expect(testId(clients.body, 'client-policy-summary')).toEqual(['Standardwerte']);
@@ -222,6 +226,8 @@ describe.each(storeMatrix)('admin console on $name', (kind) => {
     const csrf = hiddenField(page.body, 'csrf');
     const factorId = page.body.match(/data-testid="user-factor-row" data-factor-id="([^"]+)" data-kind="totp"/)?.[1];
     expect(factorId).toBeDefined();
+    // The factor's kind by the name the account pages use, not its code.
+    expect(page.body).toMatch(/data-kind="totp">\s*<td>Authenticator app<\/td>/);
     const disabled = await browser.follow(`/admin/users/${target.id}/disable`, { form: { csrf } });
     expect(testId(disabled.body, 'user-status')).toEqual(['disabled']);
     expect((await srv.container.users.findById(target.id))!.disabled).toBe(true);

@@ -2,6 +2,7 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
 import type { Container } from '../../container.js';
+import { ERRORS, type ErrorCode } from '../../errors/index.js';
 import { parseBody } from '../../http/validate.js';
 import { approveAction, listApprovals, rejectAction, type PendingActionView, type PendingStatus } from '../approvals.js';
 import type { Page } from '../types.js';
@@ -18,6 +19,16 @@ export function approvalPages(router: Router, c: Container, pages: ConsolePages)
   async function who(actorId: string | null): Promise<string | null> {
     if (!actorId) return null;
     return (await c.users.findById(actorId))?.email ?? actorId;
+  }
+
+  /** A failed action's stored English `message` (src/admin/pending.ts), in the page's language. */
+  function translatedResult(lang: string, result: unknown): unknown {
+    const r = result as { error?: unknown; message?: unknown } | null;
+    if (!r || typeof r !== 'object' || typeof r.message !== 'string') return result;
+    const code = typeof r.error === 'string' && Object.hasOwn(ERRORS, r.error) ? (r.error as ErrorCode) : undefined;
+    // A code's own message is its `errors.<code>` entry; a specific detail is a sentence of the text catalog.
+    const message = code && ERRORS[code].message === r.message ? c.i18n.translator(lang)(`errors.${code}`) : c.i18n.sentence(lang, r.message);
+    return { ...r, message };
   }
 
   async function show(req: ConsoleRequest, opts: { error?: string; status?: number } = {}) {
@@ -39,7 +50,7 @@ export function approvalPages(router: Router, c: Container, pages: ConsolePages)
         created: when(a.created_at),
         expires: when(a.expires_at),
         mine: a.requested_by === req.actor.id,
-        resultText: a.result === null ? '' : JSON.stringify(a.result).slice(0, 300),
+        resultText: a.result === null ? '' : JSON.stringify(translatedResult(lang, a.result)).slice(0, 300),
       })),
     );
     const nextHref = result.next_cursor ? `/admin/approvals?${new URLSearchParams({ status, cursor: result.next_cursor })}` : null;
