@@ -54,7 +54,8 @@ import { currentSession, ensureAccountClient } from './account/session.js';
 import { ensureAdminClient } from './admin/console/session.js';
 import { OneTimeLinks } from './security/one-time-link.js';
 import { invalidateOnWrites, memoizeReads } from './store/request-cache.js';
-import { followClientChanges } from './store/client-generation.js';
+import { followTableChanges } from './store/table-generations.js';
+import { cacheAcrossRequests } from './store/shared-cache.js';
 import { RecoveryEnrollment } from './recovery/enrollment.js';
 import { UserSessions, withSessionGuard } from './oidc/user-sessions.js';
 import { sessionIndex } from './oidc/adapters.js';
@@ -139,11 +140,11 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     const kv: KvStore = redis ? new RedisKv(redis, `${config.redisPrefix}kv:`) : new SqlKv(db, now);
     // Within one request each distinct user/client/factor read runs once (src/store/request-cache.ts).
     invalidateOnWrites(db);
-    const users = memoizeReads(new UsersRepo(db), 'users', ['findById', 'findByEmail']);
-    // Client records are also cached across requests while the table's change counter stands still.
-    const clientChanges = followClientChanges(config.database, log);
-    if (clientChanges) closers.unshift(() => clientChanges.close());
-    const clients = memoizeReads(new ClientsRepo(db, box, clientChanges), 'clients', ['find']);
+    // Across requests too, while the table's change counter stands still (src/store/shared-cache.ts).
+    const changes = followTableChanges(config.database, log, db);
+    if (changes) closers.unshift(() => changes.close());
+    const users = memoizeReads(cacheAcrossRequests(new UsersRepo(db), 'users', ['findById', 'findByEmail'], changes), 'users', ['findById', 'findByEmail']);
+    const clients = memoizeReads(cacheAcrossRequests(new ClientsRepo(db, box), 'clients', ['find'], changes), 'clients', ['find']);
     const hasher = new PasswordHasher(config.argon2);
     const auditKeys = CheckpointKeys.fromBox(box);
     const audit = new AuditLog(db, now, { keys: auditKeys });
@@ -164,7 +165,8 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     const sessions = new AuthContextStore(kv, 'sessctx:', config.sessionTtlSeconds);
     // Authentication events live as long as a refresh chain may (refreshes re-derive acr/amr from them).
     const events = new AuthContextStore(kv, 'authn:', config.refreshTokenMaxLifetimeSeconds + config.sessionTtlSeconds);
-    const factors = memoizeReads(new FactorsRepo(db), 'factors', ['listByUser', 'findById']);
+    // Factor lists across requests too; single factors (WebAuthn counters, TOTP steps) are always read fresh.
+    const factors = memoizeReads(cacheAcrossRequests(new FactorsRepo(db), 'factors', ['listByUser'], changes), 'factors', ['listByUser', 'findById']);
     const notifier = buildNotifier(config, { log, now, write: opts.consoleWrite });
     const mailer = buildMailer(config, { outbox: notifier.outbox, log, write: opts.consoleWrite });
     closers.unshift(async () => mailer.close?.());

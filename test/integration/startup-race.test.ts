@@ -22,7 +22,7 @@ describe.each(storeMatrix)('first signing key on $name', (kind) => {
     const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', ...stores.env });
     const dbs = Array.from({ length: kind.name === 'sqlite' ? 1 : 4 }, () => createDb(config.database));
     try {
-      const runs = kind.name === 'sqlite' ? [migrate(dbs[0]!), migrate(dbs[0]!)] : dbs.map((db) => migrate(db, { waitMs: 100 }));
+      const runs = kind.name === 'sqlite' ? [migrate(dbs[0]!), migrate(dbs[0]!)] : dbs.map((db) => migrate(db, { waitMs: 100, attempts: 900 })) // patient: a loaded machine's PostgreSQL;
       const applied = await Promise.all(runs);
       const total = applied.reduce((n, a) => n + a.length, 0);
       const recorded = await dbs[0]!('knex_migrations').count<{ n: number | string }[]>({ n: '*' }).first();
@@ -31,7 +31,7 @@ describe.each(storeMatrix)('first signing key on $name', (kind) => {
     } finally {
       for (const db of dbs) await db.destroy();
     }
-  });
+  }, 120_000);
 
   it('eight concurrent starters end with exactly one key, and all of them load it', async () => {
     const stores = await kind.setup();

@@ -1,8 +1,6 @@
 import type { Db } from '../db.js';
 import { guardStore } from '../../errors/index.js';
 import type { SecretBox } from '../../security/crypto.js';
-import type { ClientGeneration } from '../client-generation.js';
-import { BoundedCache } from '../../bounded-cache.js';
 
 /** SecretBox context of a client's secret (also used by encryption-key rotation). */
 export const clientSecretContext = (clientId: string): string => `client:${clientId}`;
@@ -16,32 +14,15 @@ export interface ClientRecord {
 
 /**
  * OIDC clients; secrets are encrypted at rest and only decrypted for oidc-provider's client authentication.
- * Every token request and sign-in step looks its client up: with a change feed (src/store/client-generation.ts)
- * records are cached across requests and used only while the table's generation has not moved since they
- * were read.
+ * (The container caches `find` across requests: src/store/shared-cache.ts.)
  */
 export class ClientsRepo {
-  private readonly cache = new BoundedCache<string, { generation: number; record: ClientRecord }>(1000);
-
   constructor(
     private readonly db: Db,
     private readonly box: SecretBox,
-    private readonly changes: ClientGeneration | null = null,
   ) {}
 
   async find(clientId: string): Promise<ClientRecord | undefined> {
-    // Taken before the read: a change committed while reading makes this entry stale at once.
-    const generation = this.changes?.current() ?? null;
-    if (generation !== null) {
-      const hit = this.cache.get(clientId);
-      if (hit?.generation === generation) return structuredClone(hit.record);
-    }
-    const record = await this.read(clientId);
-    if (generation !== null && record) this.cache.set(clientId, { generation, record: structuredClone(record) });
-    return record;
-  }
-
-  private async read(clientId: string): Promise<ClientRecord | undefined> {
     const row = await guardStore(() => this.db('clients').where({ client_id: clientId }).first());
     if (!row) return undefined;
     const metadata = JSON.parse(row.metadata as string) as Record<string, unknown>;

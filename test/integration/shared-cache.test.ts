@@ -1,8 +1,9 @@
 /**
- * Client records cached across requests (src/store/repos/clients.ts + src/store/client-generation.ts), on
- * both stores: a cached client is served without a query, and any change — from another connection, as the
- * CLI, another instance or an operator's SQL would make it — is seen at the next lookup (PostgreSQL: once
- * its NOTIFY arrives). While PostgreSQL's change feed is down nothing is served from the cache.
+ * Records cached across requests (src/store/shared-cache.ts + src/store/table-generations.ts), on both
+ * stores: a cached client or user is served without a query; any change from another connection — as the
+ * CLI, another instance or an operator's SQL would make it — is seen at the next lookup (PostgreSQL: once its
+ * NOTIFY arrives), and a change this process makes is seen at once on both. While PostgreSQL's change feed is
+ * down nothing is served from the cache.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
@@ -10,7 +11,9 @@ import { storeMatrix } from '../helpers/stores.js';
 import { testDb, type TestDb } from '../helpers/db.js';
 import { createDb, type Db } from '../../src/store/db.js';
 import { ClientsRepo } from '../../src/store/repos/clients.js';
-import { followClientChanges, type ClientGeneration } from '../../src/store/client-generation.js';
+import { followTableChanges, type TableGenerations } from '../../src/store/table-generations.js';
+import { cacheAcrossRequests } from '../../src/store/shared-cache.js';
+import { UsersRepo } from '../../src/store/repos/users.js';
 
 const until = async (cond: () => boolean | Promise<boolean>, ms = 5000) => {
   const end = Date.now() + ms;
@@ -20,24 +23,26 @@ const until = async (cond: () => boolean | Promise<boolean>, ms = 5000) => {
   }
 };
 
-describe.each(storeMatrix)('client cache on $name', (kind) => {
+describe.each(storeMatrix)('shared cache on $name', (kind) => {
   let t: TestDb;
   let other: Db; // a second connection: another process's view
-  let changes: ClientGeneration;
+  let changes: TableGenerations;
   let clients: ClientsRepo;
+  let users: UsersRepo;
   const reads: string[] = [];
   const database = () => (/^postgres/.test(t.env.DATABASE_URL!) ? { client: 'pg' as const, connection: t.env.DATABASE_URL! } : { client: 'sqlite' as const, filename: t.env.DATABASE_URL! });
 
   beforeAll(async () => {
     t = await testDb(kind);
     other = createDb(database());
-    changes = followClientChanges(database(), pino({ level: 'silent' }))!;
+    changes = followTableChanges(database(), pino({ level: 'silent' }), t.db)!;
     expect(changes).not.toBeNull();
-    await until(() => changes.current() !== null);
+    await until(() => changes.current('clients') !== null);
     t.db.on('query', (q: { sql: string }) => {
-      if (/^select/i.test(q.sql) && q.sql.includes('clients')) reads.push(q.sql);
+      if (/^select/i.test(q.sql) && /clients|users/.test(q.sql)) reads.push(q.sql);
     });
-    clients = new ClientsRepo(t.db, t.box, changes);
+    clients = cacheAcrossRequests(new ClientsRepo(t.db, t.box), 'clients', ['find'], changes);
+    users = cacheAcrossRequests(new UsersRepo(t.db), 'users', ['findById'], changes);
     await clients.create({ client_id: 'c1', client_secret: 's3cret', first_party: false, client_name: 'One', redirect_uris: ['https://rp.test/cb'] });
   });
   afterAll(async () => {
@@ -77,17 +82,36 @@ describe.each(storeMatrix)('client cache on $name', (kind) => {
     await clients.create({ client_id: 'c1', client_secret: 'n3w', first_party: false, redirect_uris: ['https://rp.test/cb'] });
   });
 
+  it("a user disabled by another connection is seen at the next lookup; this process's own write at once", async () => {
+    const u = await t.user();
+    await until(async () => {
+      await users.findById(u.id);
+      const before = reads.length;
+      await users.findById(u.id);
+      return reads.length === before;
+    });
+    expect((await users.findById(u.id))!.disabled).toBe(false);
+    await other('users').where({ id: u.id }).update({ disabled: true });
+    if (kind.name === 'sqlite') expect((await users.findById(u.id))!.disabled).toBe(true);
+    else await until(async () => (await users.findById(u.id))!.disabled, 2000);
+    // Our own write (through knex, here inside a transaction): no waiting for any notification.
+    await t.db.transaction(async (trx) => trx('users').where({ id: u.id }).update({ disabled: false }));
+    expect((await users.findById(u.id))!.disabled).toBe(false);
+    await new UsersRepo(t.db).endTokens(u.id, 12_345);
+    expect((await users.findById(u.id))!.tokensValidAfter).toBe(12_345);
+  });
+
   // PostgreSQL only (SQLite reads the counter itself, there is no feed to lose).
   if (kind.name === 'postgres+redis')
     it('reads uncached while the change feed is down, and caches again once it is back', async () => {
-    await until(() => changes.current() !== null);
-    await t.db.raw("select pg_terminate_backend(pid) from pg_stat_activity where query = 'listen stepwise_clients' and datname = current_database()");
-    await until(() => changes.current() === null, 2000);
+    await until(() => changes.current('clients') !== null);
+    await t.db.raw("select pg_terminate_backend(pid) from pg_stat_activity where query like 'listen stepwise_%' and datname = current_database()");
+    await until(() => changes.current('clients') === null, 2000);
     reads.length = 0;
     await clients.find('c1');
     await clients.find('c1');
     expect(reads).toHaveLength(2);
-    await until(() => changes.current() !== null, 5000);
+    await until(() => changes.current('clients') !== null, 5000);
     await clients.find('c1');
     reads.length = 0;
     await clients.find('c1');

@@ -1,0 +1,34 @@
+/**
+ * Records cached across requests — clients, users, factor lists: every token request and sign-in step reads
+ * them, and a refresh or userinfo call would otherwise spend its round trips re-reading an unchanged user.
+ * An entry is served only while its table's generation (src/store/table-generations.ts) is the one it was read
+ * under, so any committed change — by anyone — makes the next lookup read the table again. The generation is
+ * taken *before* the read: a change committed while reading leaves the entry stale at once.
+ *
+ * Only found records are kept (bounded, least recently used out); each caller gets its own copy.
+ */
+import { BoundedCache } from '../bounded-cache.js';
+import type { CachedTable, TableGenerations } from './table-generations.js';
+
+export function cacheAcrossRequests<T extends object>(repo: T, table: CachedTable, reads: ReadonlyArray<keyof T & string>, generations: TableGenerations | null, max = 5000): T {
+  if (!generations) return repo;
+  const readSet = new Set<string>(reads);
+  const cache = new BoundedCache<string, { generation: number; value: unknown }>(max);
+  return new Proxy(repo, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof value !== 'function' || typeof prop !== 'string' || !readSet.has(prop)) return value;
+      const fn = value as (...args: unknown[]) => Promise<unknown>;
+      return async (...args: unknown[]) => {
+        const generation = generations.current(table);
+        if (generation === null) return fn.apply(target, args);
+        const key = `${prop}\u0000${JSON.stringify(args)}`;
+        const hit = cache.get(key);
+        if (hit?.generation === generation) return structuredClone(hit.value);
+        const result = await fn.apply(target, args);
+        if (result !== undefined && result !== null) cache.set(key, { generation, value: structuredClone(result) });
+        return result;
+      };
+    },
+  });
+}
