@@ -42,11 +42,11 @@ import { batchAuditPerRequest } from './audit/request-batch.js';
  */
 const PROTOCOL_API = /^\/(?:token(?:\/introspection|\/revocation)?|me|jwks|reg(?:\/[^/]+)?|request|\.well-known\/[^/]+)$/;
 
-/** A middleware list run as one middleware, skipped for PROTOCOL_API paths. */
 // Routers' middleware carry their own context types; the chain only passes ctx and next along.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Middleware = KoaMiddleware<any, any>;
 
+/** A middleware list run as one middleware, skipped for PROTOCOL_API paths. */
 function chain() {
   const list: Middleware[] = [];
   const chained = {

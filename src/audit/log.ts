@@ -5,11 +5,11 @@
  */
 import type { Db } from '../store/db.js';
 import { newId } from '../security/crypto.js';
+import { guardStore } from '../errors/index.js';
 import { digest, GENESIS } from './chain.js';
 import type { CheckpointKeys } from './checkpoint.js';
 import { auditTransaction } from './lock.js';
 import { verifyAudit } from './verify.js';
-import { guardStore } from '../errors/index.js';
 import { joinRequestBatch } from './request-batch.js';
 
 export interface AuditInput {

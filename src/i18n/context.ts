@@ -71,8 +71,6 @@ export async function requestLocale(): Promise<string> {
   return state ? decide(state) : DEFAULT_LOCALE;
 }
 
-/** Requests whose mails are for someone else (an admin acting on a user): their language is not the reader's. */
-
 /**
  * The language the current request asked for (ui_locales, the switcher cookie, Accept-Language) — the
  * triggering request's in the mail locale chain — or undefined: outside a request, when the request states

@@ -6,6 +6,7 @@
 import i18next, { type i18n as I18nextInstance, type TOptions } from 'i18next';
 import type { Context } from 'koa';
 import { loadCatalogs, type Catalogs } from './catalogs.js';
+import { BoundedCache } from '../bounded-cache.js';
 import { DEFAULT_LOCALE, matchTag, negotiateLocale, preferredLocale, type LocaleSources } from './negotiate.js';
 
 export { DEFAULT_LOCALE };
@@ -66,16 +67,8 @@ export class I18n {
       const base = this.instance.getFixedT(lang);
       // A page asks for dozens of plain keys per render; catalogs are fixed once loaded, so a plain key's
       // text is looked up once per language (keys with options — plurals, values — are not cached).
-      const plain = new Map<string, string>();
-      t = (key, options) => {
-        if (options !== undefined) return String(base(key, options as TOptions));
-        let text = plain.get(key);
-        if (text === undefined) {
-          text = String(base(key));
-          if (plain.size < 5000) plain.set(key, text);
-        }
-        return text;
-      };
+      const plain = new BoundedCache<string, string>(5000);
+      t = (key, options) => (options !== undefined ? String(base(key, options as TOptions)) : plain.getOrSet(key, () => String(base(key))));
       this.fixed.set(lang, t);
     }
     return t;

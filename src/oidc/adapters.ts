@@ -10,6 +10,7 @@ import type { ClientsRepo } from '../store/repos/clients.js';
 import { errors } from 'oidc-provider';
 import { AppError, guardStore, isUnstorableText } from '../errors/index.js';
 import { forgetTable, memoizeReads } from '../store/request-cache.js';
+import { wrapMethods } from '../store/wrap-methods.js';
 
 /**
  * A store outage inside oidc-provider becomes `temporarily_unavailable` (HTTP 503), not a 500 server_error.
@@ -333,19 +334,14 @@ const PAYLOAD_READS = ['find', 'findByUid', 'findByUserCode'] as const;
  */
 function memoizedPerRequest(name: string, adapter: Adapter): Adapter {
   const reads = memoizeReads(adapter, 'oidc_payloads', PAYLOAD_READS, name);
-  return new Proxy(reads, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof value !== 'function' || (PAYLOAD_READS as readonly unknown[]).includes(prop)) return value;
-      return async (...args: unknown[]) => {
-        forgetTable('oidc_payloads');
-        try {
-          return await (value as (...a: unknown[]) => unknown).apply(target, args);
-        } finally {
-          forgetTable('oidc_payloads');
-        }
-      };
-    },
+  const isRead = (method: string) => (PAYLOAD_READS as readonly string[]).includes(method);
+  return wrapMethods(reads, (method) => !isRead(method), (write) => async (...args: unknown[]) => {
+    forgetTable('oidc_payloads');
+    try {
+      return await write(...args);
+    } finally {
+      forgetTable('oidc_payloads');
+    }
   });
 }
 

@@ -4,8 +4,8 @@
  * password sign-in, 5 for a userinfo call). Within one HTTP request, each distinct read now runs once.
  *
  * Why it stays correct:
- *  - The memo lives only as long as the request (its scope, src/http/request-scope.ts); nothing is shared between requests, so
- *    no other process or later request ever sees a stale value. Outside a request (CLI, timers) nothing is
+ *  - The memo lives only as long as the request (its scope, src/http/request-scope.ts); nothing is shared
+ *    between requests, so no other process or later request ever sees a stale value. Outside a request (CLI, timers) nothing is
  *    memoised.
  *  - Any write to a memoised table during the request — through the repo or any other code, raw knex or a
  *    transaction — clears that table's entries: every insert/update/delete knex runs is seen on the
@@ -15,6 +15,7 @@
 import type { Context, Next } from 'koa';
 import type { Db } from './db.js';
 import { currentScope, withScopeValue } from '../http/request-scope.js';
+import { wrapMethods } from './wrap-methods.js';
 
 type Memo = Map<string, Promise<unknown>>;
 
@@ -25,6 +26,11 @@ export function requestScope() {
   return (_ctx: Context, next: Next) => withScopeValue('memo', new Map(), next);
 }
 
+/** The table an INSERT, UPDATE or DELETE writes, or undefined for anything else (also used by table-generations.ts). */
+export function tableWrittenBy(sql: string): string | undefined {
+  return WRITE.exec(sql)?.[1];
+}
+
 const WRITE = /^\s*(?:insert\s+into|update|delete\s+from)\s+[`"]?(\w+)/i;
 
 /** Clears a table's memo entries whenever a write to it is about to run inside a request. */
@@ -32,7 +38,7 @@ export function invalidateOnWrites(db: Db): void {
   db.on('query', (q: { sql?: string }) => {
     const memo = memoOf();
     if (!memo || memo.size === 0 || typeof q.sql !== 'string') return;
-    const table = WRITE.exec(q.sql)?.[1];
+    const table = tableWrittenBy(q.sql);
     if (table) clearTable(memo, table);
   });
 }
@@ -52,29 +58,23 @@ function clearTable(memo: Memo, table: string) {
 }
 
 /**
- * Wraps a repository: the named read methods are memoised per request (keyed by table, namespace — e.g.
- * one oidc-provider model of the shared payload table —, method and arguments). Writes need no wrapping: whatever writes the table — this repo or any other code — is seen by
- * invalidateOnWrites, which the container installs on the same connection.
+ * Wraps a repository: the named read methods are memoised per request (keyed by table, namespace — e.g. one
+ * oidc-provider model of the shared payload table —, method and arguments). Writes need no wrapping:
+ * whatever writes the table — this repo or any other code — is seen by invalidateOnWrites, which the
+ * container installs on the same connection.
  */
 export function memoizeReads<T extends object>(repo: T, table: string, reads: ReadonlyArray<keyof T & string>, namespace = ''): T {
   const readSet = new Set<string>(reads);
-  return new Proxy(repo, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof value !== 'function' || typeof prop !== 'string' || !readSet.has(prop)) return value;
-      const fn = value as (...args: unknown[]) => unknown;
-      return (...args: unknown[]) => {
-        const memo = memoOf();
-        if (!memo) return fn.apply(target, args);
-        const key = `${table}\u0000${namespace}\u0000${prop}\u0000${JSON.stringify(args)}`;
-        let hit = memo.get(key);
-        if (!hit) {
-          hit = Promise.resolve(fn.apply(target, args));
-          memo.set(key, hit);
-          hit.catch(() => memo.delete(key));
-        }
-        return hit.then((v) => structuredClone(v));
-      };
-    },
+  return wrapMethods(repo, (name) => readSet.has(name), (read, name) => (...args: unknown[]) => {
+    const memo = memoOf();
+    if (!memo) return read(...args);
+    const key = `${table}\u0000${namespace}\u0000${name}\u0000${JSON.stringify(args)}`;
+    let hit = memo.get(key);
+    if (!hit) {
+      hit = Promise.resolve(read(...args));
+      memo.set(key, hit);
+      hit.catch(() => memo.delete(key));
+    }
+    return hit.then((v) => structuredClone(v));
   });
 }

@@ -9,26 +9,20 @@
  */
 import { BoundedCache } from '../bounded-cache.js';
 import type { CachedTable, TableGenerations } from './table-generations.js';
+import { wrapMethods } from './wrap-methods.js';
 
 export function cacheAcrossRequests<T extends object>(repo: T, table: CachedTable, reads: ReadonlyArray<keyof T & string>, generations: TableGenerations | null, max = 5000): T {
   if (!generations) return repo;
   const readSet = new Set<string>(reads);
   const cache = new BoundedCache<string, { generation: number; value: unknown }>(max);
-  return new Proxy(repo, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof value !== 'function' || typeof prop !== 'string' || !readSet.has(prop)) return value;
-      const fn = value as (...args: unknown[]) => Promise<unknown>;
-      return async (...args: unknown[]) => {
-        const generation = generations.current(table);
-        if (generation === null) return fn.apply(target, args);
-        const key = `${prop}\u0000${JSON.stringify(args)}`;
-        const hit = cache.get(key);
-        if (hit?.generation === generation) return structuredClone(hit.value);
-        const result = await fn.apply(target, args);
-        if (result !== undefined && result !== null) cache.set(key, { generation, value: structuredClone(result) });
-        return result;
-      };
-    },
+  return wrapMethods(repo, (name) => readSet.has(name), (read, name) => async (...args: unknown[]) => {
+    const generation = generations.current(table);
+    if (generation === null) return read(...args);
+    const key = `${name}\u0000${JSON.stringify(args)}`;
+    const hit = cache.get(key);
+    if (hit?.generation === generation) return structuredClone(hit.value);
+    const result = await read(...args);
+    if (result !== undefined && result !== null) cache.set(key, { generation, value: structuredClone(result) });
+    return result;
   });
 }

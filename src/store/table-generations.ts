@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import type { Db } from './db.js';
 import { lazy } from '../lazy.js';
+import { tableWrittenBy } from './request-cache.js';
 
 export const CACHED_TABLES = ['clients', 'users', 'factors'] as const;
 export type CachedTable = (typeof CACHED_TABLES)[number];
@@ -71,8 +72,6 @@ class SqliteGenerations implements TableGenerations {
   }
 }
 
-const WRITE = /^\s*(?:insert\s+into|update|delete\s+from)\s+[`"]?(\w+)/i;
-
 class PgGenerations implements TableGenerations {
   private readonly generations = new Map<CachedTable, number>(CACHED_TABLES.map((t) => [t, 0]));
   private listening = false;
@@ -101,7 +100,7 @@ class PgGenerations implements TableGenerations {
     // At each write's answer (for a transaction's statement: before its COMMIT, and the trigger's NOTIFY
     // after the COMMIT moves the generation again, so nothing read in between outlives the commit).
     db.on('query-response', (_response: unknown, q: { sql?: string }) => {
-      const table = typeof q.sql === 'string' ? WRITE.exec(q.sql)?.[1] : undefined;
+      const table = typeof q.sql === 'string' ? tableWrittenBy(q.sql) : undefined;
       if (isCached(table)) this.bump(table);
     });
   }
