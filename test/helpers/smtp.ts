@@ -17,6 +17,8 @@ export interface ReceivedMail {
 export interface FakeSmtp {
   url: string;
   port: number;
+  /** A test server's environment for sending its mail through this relay (SMTP_URL, MAIL_FROM). */
+  env: { SMTP_URL: string; MAIL_FROM: string };
   inbox: ReceivedMail[];
   /** Messages to one recipient, oldest first. */
   to(address: string): ReceivedMail[];
@@ -65,6 +67,7 @@ export async function startFakeSmtp(): Promise<FakeSmtp> {
   return {
     url: `smtp://127.0.0.1:${port}`,
     port,
+    env: { SMTP_URL: `smtp://127.0.0.1:${port}`, MAIL_FROM: 'Stepwise <no-reply@stepwise.test>' },
     inbox,
     to,
     async waitFor(address, count = 1, timeoutMs = 5000) {

@@ -26,7 +26,7 @@ describe.each(storeMatrix)('account lifecycle with mail on $name', (kind) => {
 
   beforeAll(async () => {
     smtp = await startFakeSmtp();
-    srv = await startTestServer(kind, { MAIL_TRANSPORT: 'smtp', SMTP_URL: smtp.url, MAIL_FROM: 'Stepwise <no-reply@stepwise.test>' }, { now: clock.now });
+    srv = await startTestServer(kind, { MAIL_TRANSPORT: 'smtp', ...smtp.env }, { now: clock.now });
     rp = await makeRp(srv);
   });
   afterAll(async () => {

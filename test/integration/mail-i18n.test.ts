@@ -24,7 +24,7 @@ describe.each(storeMatrix)('mail language on $name', (kind) => {
 
   beforeAll(async () => {
     smtp = await startFakeSmtp();
-    srv = await startTestServer(kind, { SMTP_URL: smtp.url, MAIL_FROM: 'Stepwise <no-reply@stepwise.test>', TRUST_PROXY: '1', ARGON2_MEMORY_KIB: '7168', ARGON2_TIME_COST: '1' }, { now: clock.now });
+    srv = await startTestServer(kind, { ...smtp.env, TRUST_PROXY: '1', ARGON2_MEMORY_KIB: '7168', ARGON2_TIME_COST: '1' }, { now: clock.now });
   });
   afterAll(async () => {
     await srv?.close();

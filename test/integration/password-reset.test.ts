@@ -29,7 +29,7 @@ describe.each(storeMatrix)('password reset on $name', (kind) => {
 
   beforeAll(async () => {
     smtp = await startFakeSmtp();
-    srv = await startTestServer(kind, { SMTP_URL: smtp.url, MAIL_FROM: 'Stepwise <no-reply@stepwise.test>', TRUST_PROXY: '1', ARGON2_MEMORY_KIB: '7168', ARGON2_TIME_COST: '1' }, { now: clock.now });
+    srv = await startTestServer(kind, { ...smtp.env, TRUST_PROXY: '1', ARGON2_MEMORY_KIB: '7168', ARGON2_TIME_COST: '1' }, { now: clock.now });
     rp = await makeRp(srv);
   });
   afterAll(async () => {

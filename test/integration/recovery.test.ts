@@ -31,7 +31,7 @@ describe.each(storeMatrix)('admin recovery on $name', (kind) => {
 
   beforeAll(async () => {
     smtp = await startFakeSmtp();
-    srv = await startTestServer(kind, { SMTP_URL: smtp.url, MAIL_FROM: 'Stepwise <no-reply@stepwise.test>', SMS_TRANSPORT: 'console', ARGON2_MEMORY_KIB: '7168', ARGON2_TIME_COST: '1' }, { now: clock.now });
+    srv = await startTestServer(kind, { ...smtp.env, SMS_TRANSPORT: 'console', ARGON2_MEMORY_KIB: '7168', ARGON2_TIME_COST: '1' }, { now: clock.now });
     rp = await makeRp(srv);
   });
   afterAll(async () => {
