@@ -105,11 +105,40 @@ const migrationSource: Knex.MigrationSource<string> = {
   },
 };
 
+const MIGRATION_LOCK = 7_431_002; // advisory lock id (the audit chain's is 7_431_001)
+
+interface PgSession {
+  query(sql: string, values: unknown[]): Promise<unknown>;
+}
+
 /**
- * Runs pending migrations. Several processes may start at once: knex lets one hold its migration lock and
- * fails the others ("Migration table is already locked"); those wait and try again, then find nothing left.
+ * On PostgreSQL, migrators of several processes run one after another under a session advisory lock. knex's
+ * own lock is not enough on a fresh database: two processes creating its bookkeeping at once can both insert
+ * the lock row, and with two rows nobody can ever take the lock (seen: four replicas starting together all
+ * stuck on "Migration table is already locked"). The lock ends with the session if a process dies.
+ */
+async function oneMigratorAtATime<T>(db: Db, fn: () => Promise<T>): Promise<T> {
+  if (!isPostgres(db)) return fn();
+  const session = (await db.client.acquireConnection()) as PgSession;
+  try {
+    await session.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    return await fn();
+  } finally {
+    await session.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    await db.client.releaseConnection(session);
+  }
+}
+
+/**
+ * Runs pending migrations. Several processes may start at once: on PostgreSQL they take turns
+ * (oneMigratorAtATime); should knex's lock still be held (a migrator of an older release, SQLite's
+ * processes), the others wait and try again, then find nothing left.
  */
 export async function migrate(db: Db, opts: { attempts?: number; waitMs?: number } = {}): Promise<string[]> {
+  return oneMigratorAtATime(db, () => migrateRetrying(db, opts));
+}
+
+async function migrateRetrying(db: Db, opts: { attempts?: number; waitMs?: number }): Promise<string[]> {
   const attempts = opts.attempts ?? 240; // up to a minute at the default wait
   for (let i = 1; ; i++) {
     try {
