@@ -17,6 +17,8 @@ export interface Target {
   twoFactorParams: Record<string, string>;
   /** A client allowed client_credentials (defaults to the code-flow client). */
   cc?: { clientId: string; clientSecret: string; scope: string };
+  /** When set, each request's server CPU (ns, `now()` before and after) is charged to its step. Only meaningful one request at a time. */
+  stepCpu?: { now(): number; spent: StepTimes };
 }
 
 export interface BenchUser {
@@ -50,11 +52,13 @@ class Jar {
 const basic = (c: { clientId: string; clientSecret: string }) => `Basic ${Buffer.from(`${encodeURIComponent(c.clientId)}:${encodeURIComponent(c.clientSecret)}`).toString('base64')}`;
 const hidden = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1];
 
-async function timed(times: StepTimes, step: string, input: string, init: RequestInit): Promise<Response> {
+async function timed(t: Target, times: StepTimes, step: string, input: string, init: RequestInit): Promise<Response> {
+  const cpu0 = t.stepCpu?.now();
   const t0 = performance.now();
   const res = await fetch(input, init);
   const body = await res.arrayBuffer(); // the step ends when the whole response has arrived
   record(times, step, performance.now() - t0);
+  if (t.stepCpu && cpu0 !== undefined) record(t.stepCpu.spent, step, (t.stepCpu.now() - cpu0) / 1e6);
   return new Response(res.status === 204 || res.status === 304 || (res.status >= 300 && res.status < 400) ? null : body, { status: res.status, headers: res.headers });
 }
 
@@ -84,7 +88,7 @@ export async function signIn(t: Target, user: BenchUser, times: StepTimes, opts:
   let init: RequestInit = { method: 'GET' };
   let step = 'authorize';
   for (let hop = 0; hop < 16; hop++) {
-    const res = await timed(times, step, url, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: jar.header(), accept: 'text/html' } });
+    const res = await timed(t, times, step, url, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: jar.header(), accept: 'text/html' } });
     jar.store(res);
     if (res.status >= 300 && res.status < 400) {
       url = new URL(res.headers.get('location')!, url).toString();
@@ -121,7 +125,7 @@ export async function signIn(t: Target, user: BenchUser, times: StepTimes, opts:
   }
   const code = new URL(url).searchParams.get('code');
   if (!code) throw new Error(`${t.name}: no code in ${url}`);
-  const res = await timed(times, 'token (code)', `${t.base}/token`, {
+  const res = await timed(t, times, 'token (code)', `${t.base}/token`, {
     method: 'POST',
     headers: { authorization: basic(t), 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: t.redirectUri, code_verifier: verifier }),
@@ -132,7 +136,7 @@ export async function signIn(t: Target, user: BenchUser, times: StepTimes, opts:
 }
 
 async function tokenCall(t: Target, times: StepTimes, step: string, params: Record<string, string>, client: { clientId: string; clientSecret: string } = t): Promise<Tokens> {
-  const res = await timed(times, step, `${t.base}/token`, {
+  const res = await timed(t, times, step, `${t.base}/token`, {
     method: 'POST',
     headers: { authorization: basic(client), 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams(params),
@@ -148,12 +152,12 @@ export const clientCredentials = (t: Target, times: StepTimes) =>
   tokenCall(t, times, 'client_credentials grant', { grant_type: 'client_credentials', scope: t.cc?.scope ?? 'api:read' }, t.cc ?? t);
 
 export async function userinfo(t: Target, accessToken: string, times: StepTimes) {
-  const res = await timed(times, 'userinfo', `${t.base}/me`, { headers: { authorization: `Bearer ${accessToken}` } });
+  const res = await timed(t, times, 'userinfo', `${t.base}/me`, { headers: { authorization: `Bearer ${accessToken}` } });
   if (res.status !== 200) throw new Error(`${t.name}: userinfo ${res.status}`);
 }
 
 export async function introspect(t: Target, token: string, times: StepTimes) {
-  const res = await timed(times, 'introspection', `${t.base}/token/introspection`, {
+  const res = await timed(t, times, 'introspection', `${t.base}/token/introspection`, {
     method: 'POST',
     headers: { authorization: basic(t), 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ token }),

@@ -10,7 +10,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { hash } from '@node-rs/argon2';
 import knexFactory from 'knex';
 import { clientCredentials, introspect, refresh, signIn, userinfo, type BenchUser, type StepTimes, type Target, type Tokens } from './driver.js';
-import { percentiles, rssMiB, runLoad, type LoadResult } from './measure.js';
+import { cpuNs, percentiles, rssMiB, runLoad, type LoadMode, type LoadResult } from './measure.js';
 import { seedStepwise } from './seed-stepwise.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '../../../..');
@@ -49,11 +49,23 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function spawnServer(script: string, env: NodeJS.ProcessEnv, base: string): Promise<{ child: ChildProcess; readyMs: number }> {
+/**
+ * The node flags `npm start` runs Stepwise with (package.json), so that the bench measures what users run.
+ * BENCH_STEPWISE_FLAGS overrides them for an A/B comparison ("none": no flags).
+ */
+function stepwiseNodeFlags(): string[] {
+  const override = process.env.BENCH_STEPWISE_FLAGS;
+  if (override !== undefined) return override === 'none' ? [] : override.split(/\s+/).filter(Boolean);
+  const start = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  const flags = /\bnode((?:\s+--\S+)*)\s+dist\/src\/main\.js/.exec(start)?.[1];
+  return flags ? flags.trim().split(/\s+/) : [];
+}
+
+async function spawnServer(script: string, env: NodeJS.ProcessEnv, base: string, nodeFlags: string[] = []): Promise<{ child: ChildProcess; readyMs: number }> {
   const t0 = performance.now();
   // BENCH_CPU_PROF=DIR: V8 CPU profiles of both servers (open in Chrome DevTools, or summarise with bench/perf/profile-summary.ts).
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const child = spawn(process.execPath, [...prof, script], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...nodeFlags, ...prof, script], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${script} exited during start-up`);
     try {
@@ -149,7 +161,7 @@ async function startStepwise(env: Record<string, string>, users: { password: Ben
     STEPWISE_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
   };
   const client = await seedStepwise(full, users, REDIRECT);
-  const { child, readyMs } = await spawnServer(join(root, 'dist/src/main.js'), full, base);
+  const { child, readyMs } = await spawnServer(join(root, 'dist/src/main.js'), full, base, stepwiseNodeFlags());
   return { target: { name: 'Stepwise', base, ...client, redirectUri: REDIRECT, twoFactorParams: { acr_values: 'loa2' } }, child, readyMs, idleRssMiB: 0, env: full };
 }
 
@@ -158,7 +170,7 @@ async function startStepwiseWorkers(one: Server, workers: number): Promise<Serve
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const env = { ...one.env!, PORT: String(port), ISSUER: base, WEB_CONCURRENCY: String(workers) };
-  const { child, readyMs } = await spawnServer(join(root, 'dist/src/main.js'), env, base);
+  const { child, readyMs } = await spawnServer(join(root, 'dist/src/main.js'), env, base, stepwiseNodeFlags());
   return { target: { ...one.target, name: `Stepwise ×${workers}`, base }, child, readyMs, idleRssMiB: 0, env };
 }
 
@@ -168,43 +180,49 @@ interface ScenarioResult {
   error?: string;
 }
 
-type Scenario = { name: string; run(s: Server, round: number, times: StepTimes): Promise<LoadResult> };
+type Scenario = { name: string; run(s: Server, round: number, times: StepTimes, mode: LoadMode): Promise<LoadResult> };
+
+const FULL_LOAD: LoadMode = { kind: 'closed', concurrency: CONCURRENCY };
+const STEP_CPU_OPS = Number(process.env.BENCH_STEP_CPU_OPS ?? 30);
+/** Rounds of TOTP users: the measured rounds, the half-load pass and the per-step CPU pass. */
+const TOTP_ROUNDS = ROUNDS + 2;
+
+const load = (s: Server, mode: LoadMode, maxOps: number, op: (i: number, worker: number) => Promise<void>) =>
+  runLoad(s.child.pid!, { mode, maxOps, maxSeconds: SECONDS }, op);
 
 function scenarios(users: { password: BenchUser[]; totp: BenchUser[] }): Scenario[] {
-  const load = (s: Server, maxOps: number, op: (i: number, worker: number) => Promise<void>) =>
-    runLoad(s.child.pid!, { concurrency: CONCURRENCY, maxOps, maxSeconds: SECONDS }, op);
   const pwd = (i: number) => users.password[i % users.password.length]!;
   return [
-    { name: 'sign-in (password)', run: (s, _r, t) => load(s, 100_000, async (i) => void (await signIn(s.target, pwd(i), t))) },
+    { name: 'sign-in (password)', run: (s, _r, t, mode) => load(s, mode, 100_000, async (i) => void (await signIn(s.target, pwd(i), t))) },
     {
       // TOTP codes are single-use per 30 s step: every sign-in of a round uses its own user.
       name: 'sign-in (password + TOTP)',
-      run: (s, r, t) => load(s, TOTP_PER_ROUND, async (i) => void (await signIn(s.target, users.totp[r * TOTP_PER_ROUND + i]!, t, { twoFactor: true }))),
+      run: (s, r, t, mode) => load(s, mode, TOTP_PER_ROUND, async (i) => void (await signIn(s.target, users.totp[r * TOTP_PER_ROUND + i]!, t, { twoFactor: true }))),
     },
     {
       // One rotating chain per worker: a chain is never refreshed by two requests at once (that is reuse).
       name: 'refresh_token grant (rotating)',
-      async run(s, _r, t) {
+      async run(s, _r, t, mode) {
         const chains: Tokens[] = [];
-        for (let w = 0; w < CONCURRENCY; w++) chains.push(await signIn(s.target, pwd(w), new Map(), { offline: true }));
-        return load(s, 1_000_000, async (_i, w) => {
+        for (let w = 0; w < mode.concurrency; w++) chains.push(await signIn(s.target, pwd(w), new Map(), { offline: true }));
+        return load(s, mode, 1_000_000, async (_i, w) => {
           chains[w] = await refresh(s.target, chains[w]!.refresh_token!, t);
         });
       },
     },
-    { name: 'client_credentials grant', run: (s, _r, t) => load(s, 1_000_000, async () => void (await clientCredentials(s.target, t))) },
+    { name: 'client_credentials grant', run: (s, _r, t, mode) => load(s, mode, 1_000_000, async () => void (await clientCredentials(s.target, t))) },
     {
       name: 'userinfo',
-      async run(s, _r, t) {
+      async run(s, _r, t, mode) {
         const tok = await signIn(s.target, pwd(0), new Map());
-        return load(s, 1_000_000, () => userinfo(s.target, tok.access_token, t));
+        return load(s, mode, 1_000_000, () => userinfo(s.target, tok.access_token, t));
       },
     },
     {
       name: 'introspection',
-      async run(s, _r, t) {
+      async run(s, _r, t, mode) {
         const tok = await signIn(s.target, pwd(0), new Map());
-        return load(s, 1_000_000, () => introspect(s.target, tok.access_token, t));
+        return load(s, mode, 1_000_000, () => introspect(s.target, tok.access_token, t));
       },
     },
   ];
@@ -214,6 +232,10 @@ interface StoreReport {
   store: string;
   servers: Record<string, { readyMs: number; idleRssMiB: number; loadRssMiB: number }>;
   scenarios: Array<{ name: string; results: Record<string, ScenarioResult[]> }>;
+  /** Each server paced at half its own maximum throughput (the median of its full-load rounds). */
+  halfLoad: Array<{ name: string; results: Record<string, ScenarioResult & { perSecond: number }> }>;
+  /** Server CPU per step, one request at a time (mean ms over BENCH_STEP_CPU_OPS operations). */
+  stepCpu: Array<{ name: string; results: Record<string, Record<string, number>> }>;
   scaling?: Array<{ scenario: string; workers: number; singleOpsPerSecond: number; multiOpsPerSecond: number; rssMiB: number }>;
 }
 
@@ -227,7 +249,7 @@ const range = (xs: number[], digits = 1) => {
 };
 
 async function benchStore(store: StoreEnv, dir: string): Promise<StoreReport> {
-  const users = makeUsers(16, TOTP_PER_ROUND * ROUNDS);
+  const users = makeUsers(16, TOTP_PER_ROUND * TOTP_ROUNDS);
   const stepwise = await startStepwise(store.stepwise, users); // sets the TOTP secrets the baseline reuses
   const baseline = await startBaseline(store.baseline, users, dir);
   const servers = [stepwise, baseline];
@@ -235,7 +257,7 @@ async function benchStore(store: StoreEnv, dir: string): Promise<StoreReport> {
     for (const s of servers) for (let i = 0; i < 5; i++) await signIn(s.target, users.password[i]!, new Map()); // warm-up
     await new Promise((r) => setTimeout(r, 1500));
     for (const s of servers) s.idleRssMiB = rssMiB(s.child.pid!);
-    const report: StoreReport = { store: store.label, servers: {}, scenarios: [] };
+    const report: StoreReport = { store: store.label, servers: {}, scenarios: [], halfLoad: [], stepCpu: [] };
     const peak = new Map<Server, number>();
     const only = process.env.BENCH_SCENARIOS?.split(',').map((x) => x.trim().toLowerCase());
     for (const sc of scenarios(users).filter((x) => !only || only.some((o) => x.name.toLowerCase().startsWith(o)))) {
@@ -244,7 +266,7 @@ async function benchStore(store: StoreEnv, dir: string): Promise<StoreReport> {
         for (const s of round % 2 === 0 ? servers : [...servers].reverse()) {
           const times: StepTimes = new Map();
           try {
-            const load = await sc.run(s, round, times);
+            const load = await sc.run(s, round, times, FULL_LOAD);
             peak.set(s, Math.max(peak.get(s) ?? 0, load.peakRssMiB));
             results[s.target.name]!.push({ load, steps: Object.fromEntries([...times].map(([k, v]) => [k, percentiles(v)])) });
           } catch (err) {
@@ -255,6 +277,8 @@ async function benchStore(store: StoreEnv, dir: string): Promise<StoreReport> {
       report.scenarios.push({ name: sc.name, results });
       const line = (n: string) => range(results[n]!.map((r) => r.load.opsPerCpuSecond));
       console.log(`  ${sc.name.padEnd(32)} Stepwise ${line(stepwise.target.name).padEnd(16)} engine ${line(baseline.target.name)} ops/CPU-s`);
+      report.halfLoad.push({ name: sc.name, results: await halfLoad(sc, servers, results) });
+      report.stepCpu.push({ name: sc.name, results: await stepCpu(sc, servers) });
     }
     for (const s of servers) report.servers[s.target.name] = { readyMs: s.readyMs, idleRssMiB: s.idleRssMiB, loadRssMiB: peak.get(s) ?? NaN };
     if (WORKERS > 1) report.scaling = await scaling(stepwise, users, report);
@@ -262,6 +286,44 @@ async function benchStore(store: StoreEnv, dir: string): Promise<StoreReport> {
   } finally {
     for (const s of servers) await stop(s.child);
   }
+}
+
+/**
+ * Latency at half the maximum throughput: each server paced (open loop) at half of its own full-load rate,
+ * with room for four times the usual number of requests in flight, so that queueing shows in the tail.
+ */
+async function halfLoad(sc: Scenario, servers: Server[], full: Record<string, ScenarioResult[]>): Promise<StoreReport['halfLoad'][number]['results']> {
+  const out: StoreReport['halfLoad'][number]['results'] = {};
+  for (const s of servers) {
+    const perSecond = median(full[s.target.name]!.filter((x) => !x.error).map((x) => x.load.opsPerSecond)) / 2;
+    if (!(perSecond > 0)) continue;
+    const times: StepTimes = new Map();
+    try {
+      const result = await sc.run(s, ROUNDS, times, { kind: 'paced', perSecond, concurrency: CONCURRENCY * 4 });
+      out[s.target.name] = { perSecond, load: result, steps: Object.fromEntries([...times].map(([k, v]) => [k, percentiles(v)])) };
+    } catch (err) {
+      out[s.target.name] = { perSecond, load: { ops: 0, wallSeconds: 0, cpuSeconds: 0, opsPerSecond: NaN, opsPerCpuSecond: NaN, cpuMsPerOp: NaN, peakRssMiB: NaN }, steps: {}, error: (err as Error).message.slice(0, 300) };
+    }
+  }
+  return out;
+}
+
+/** Where the CPU goes: one request at a time, each charged the server's CPU time between its start and its answer. */
+async function stepCpu(sc: Scenario, servers: Server[]): Promise<Record<string, Record<string, number>>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const s of servers) {
+    const spent: StepTimes = new Map();
+    const probe: Server = { ...s, target: { ...s.target, stepCpu: { now: () => cpuNs(s.child.pid!), spent } } };
+    try {
+      const own: StepTimes = new Map();
+      await sc.run(probe, ROUNDS + 1, own, { kind: 'closed', concurrency: 1, maxOps: STEP_CPU_OPS });
+      // Only the scenario's own steps: a refresh scenario's set-up sign-ins are not what it measures.
+      out[s.target.name] = Object.fromEntries([...spent].filter(([step]) => own.has(step)).map(([step, ms]) => [step, ms.reduce((a, b) => a + b, 0) / ms.length]));
+    } catch {
+      /* the full-load rounds already report the error */
+    }
+  }
+  return out;
 }
 
 /**
@@ -275,7 +337,7 @@ async function scaling(one: Server, users: { password: BenchUser[]; totp: BenchU
     const out: NonNullable<StoreReport['scaling']> = [];
     for (const sc of scenarios(users).filter((x) => x.name.startsWith('sign-in (password)') || x.name.startsWith('refresh'))) {
       if (sc.name.includes('TOTP')) continue;
-      const load = await sc.run(multi, 0, new Map());
+      const load = await sc.run(multi, 0, new Map(), FULL_LOAD);
       const single = report.scenarios.find((x) => x.name === sc.name)?.results['Stepwise']?.map((r) => r.load.opsPerSecond) ?? [];
       out.push({ scenario: sc.name, workers: WORKERS, singleOpsPerSecond: median(single), multiOpsPerSecond: load.opsPerSecond, rssMiB: load.peakRssMiB });
       console.log(`  ${sc.name.padEnd(32)} 1 worker ${median(single).toFixed(1)} ops/s → ${WORKERS} workers ${load.opsPerSecond.toFixed(1)} ops/s`);
@@ -313,6 +375,27 @@ function markdown(reports: StoreReport[], meta: Record<string, string>): string 
         lines.push(`| ${sc.name} | ${step} | ${pick('p50')} | ${pick('p95')} | ${pick('p99')} |`);
       }
     }
+    const sName = 'Stepwise';
+    const eName = 'bare oidc-provider';
+    lines.push('', `Latency at half the maximum throughput (each server paced at half its own full-load rate, up to ${CONCURRENCY * 4} requests in flight; ms):`, '', '| scenario | step | Stepwise ops/s | Stepwise p50 / p99 | engine ops/s | engine p50 / p99 |', '|---|---|---|---|---|---|');
+    for (const h of r.halfLoad) {
+      const sw = h.results[sName];
+      const en = h.results[eName];
+      const steps = new Set([...Object.keys(sw?.steps ?? {}), ...Object.keys(en?.steps ?? {})]);
+      const cell = (x: typeof sw, step: string) => (x?.steps[step] ? `${x.steps[step]!.p50.toFixed(1)} / ${x.steps[step]!.p99.toFixed(1)}` : x?.error ? `⚠ ${x.error.replace(/\|/g, '/').slice(0, 80)}` : 'n/a');
+      const rate = (x: typeof sw) => (x ? `${x.load.opsPerSecond.toFixed(1)} of ${x.perSecond.toFixed(1)}` : 'n/a');
+      for (const step of steps) lines.push(`| ${h.name} | ${step} | ${rate(sw)} | ${cell(sw, step)} | ${rate(en)} | ${cell(en, step)} |`);
+    }
+    lines.push('', `Server CPU per step, one request at a time (mean ms over up to ${STEP_CPU_OPS} operations; work a server does after answering is charged to the next step):`, '', '| scenario | step | Stepwise | engine | difference |', '|---|---|---|---|---|');
+    for (const c of r.stepCpu) {
+      const sw = c.results[sName] ?? {};
+      const en = c.results[eName] ?? {};
+      for (const step of new Set([...Object.keys(sw), ...Object.keys(en)])) {
+        const f = (x: number | undefined) => (x === undefined ? 'n/a' : x.toFixed(2));
+        const d = sw[step] !== undefined && en[step] !== undefined ? `${sw[step]! - en[step]! >= 0 ? '+' : ''}${(sw[step]! - en[step]!).toFixed(2)}` : 'n/a';
+        lines.push(`| ${c.name} | ${step} | ${f(sw[step])} | ${f(en[step])} | ${d} |`);
+      }
+    }
     if (r.scaling?.length) {
       lines.push('', `Stepwise with WEB_CONCURRENCY workers (operations per wall-clock second, ${CONCURRENCY} concurrent clients; the load driver shares the machine):`, '', '| scenario | 1 worker | workers | scaling | RSS, all workers |', '|---|---|---|---|---|');
       for (const x of r.scaling) lines.push(`| ${x.scenario} | ${x.singleOpsPerSecond.toFixed(1)} | ${x.multiOpsPerSecond.toFixed(1)} (×${x.workers}) | ${(x.multiOpsPerSecond / x.singleOpsPerSecond).toFixed(2)} | ${x.rssMiB.toFixed(0)} MiB |`);
@@ -335,8 +418,9 @@ async function main() {
     date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
     commit: git(['rev-parse', '--short', 'HEAD']),
     machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}`,
+    stepwiseNodeFlags: stepwiseNodeFlags().join(' ') || 'none',
   };
-  console.log(`Stepwise vs bare oidc-provider — ${meta.machine}, Node ${process.version}, commit ${meta.commit}`);
+  console.log(`Stepwise vs bare oidc-provider — ${meta.machine}, Node ${process.version}, commit ${meta.commit}, Stepwise node flags: ${meta.stepwiseNodeFlags}`);
   const envs = await storeEnvs(dir);
   const reports: StoreReport[] = [];
   try {

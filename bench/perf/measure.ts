@@ -43,6 +43,24 @@ export function cpuSeconds(pid: number): number {
   });
 }
 
+/**
+ * CPU time of the server in nanoseconds, from /proc/<pid>/task/<tid>/schedstat (every thread: the event
+ * loop, libuv's pool where argon2 runs, V8's GC helpers). Precise enough to charge one request at a time.
+ */
+export function cpuNs(pid: number): number {
+  return sumOver(pid, (p) => {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${p}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${p}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        /* thread ended meanwhile */
+      }
+    }
+    return ns;
+  });
+}
+
 /** Resident memory of the server: the process and its workers. */
 export function rssMiB(pid: number): number {
   return sumOver(pid, (p) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))![1]) / 1024);
@@ -58,8 +76,21 @@ export interface LoadResult {
   peakRssMiB: number;
 }
 
-/** Runs `op(i, worker)` from `concurrency` workers until `maxOps` are done or `maxSeconds` have passed. */
-export async function runLoad(pid: number, opts: { concurrency: number; maxOps: number; maxSeconds: number }, op: (i: number, worker: number) => Promise<void>): Promise<LoadResult> {
+/**
+ * How a scenario loads the server. `closed`: `concurrency` workers, each starting its next operation when
+ * the last one ends (the maximum throughput). `paced`: operations start at a fixed rate whatever the
+ * server's answers (an open loop, as real users arrive), `concurrency` of them at most in flight.
+ */
+export type LoadMode = ({ kind: 'closed'; concurrency: number } | { kind: 'paced'; perSecond: number; concurrency: number }) & {
+  /** Fewer operations than the scenario's own bound. */
+  maxOps?: number;
+};
+
+/**
+ * Runs `op(i, worker)` until `maxOps` are done or `maxSeconds` have passed. `worker` is in [0, concurrency):
+ * no two operations with the same worker number run at once.
+ */
+export async function runLoad(pid: number, opts: { mode: LoadMode; maxOps: number; maxSeconds: number }, op: (i: number, worker: number) => Promise<void>): Promise<LoadResult> {
   let next = 0;
   let done = 0;
   let peak = rssMiB(pid);
@@ -69,11 +100,20 @@ export async function runLoad(pid: number, opts: { concurrency: number; maxOps: 
   const sampler = setInterval(() => {
     peak = Math.max(peak, rssMiB(pid));
   }, 200);
+  const { mode } = opts;
+  const maxOps = Math.min(opts.maxOps, mode.maxOps ?? Infinity);
   try {
     await Promise.all(
-      Array.from({ length: opts.concurrency }, async (_, worker) => {
-        while (next < opts.maxOps && performance.now() < deadline) {
-          const i = next++;
+      Array.from({ length: mode.concurrency }, async (_, worker) => {
+        while (next < maxOps && performance.now() < deadline) {
+          if (mode.kind === 'paced') {
+            // Operation i is due at t0 + i / rate (none after the deadline); a worker that is late starts it at once.
+            const due = t0 + (next * 1000) / mode.perSecond;
+            if (due >= deadline) break;
+            next++;
+            if (due > performance.now()) await new Promise((r) => setTimeout(r, due - performance.now()));
+          } else next++;
+          const i = next - 1;
           await op(i, worker);
           done++;
         }

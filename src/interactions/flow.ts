@@ -427,7 +427,7 @@ export class SignInFlow {
       // device's last MFA; "remember this device" marks it.
       const startedAt = Math.min(...authCtx.methods.map((m) => m.at));
       const mfa = authCtx.methods.some((m) => m.kind !== 'password' && m.at >= startedAt);
-      await this.deps.risk.completed(authCtx.accountId, observed, { mfa, rememberDevice: Boolean(authCtx.rememberDevice && mfa), ip: ctx.ip });
+      await this.deps.risk.completed(authCtx.accountId, observed, { mfa, rememberDevice: Boolean(authCtx.rememberDevice && mfa), ip: ctx.ip, startedAt });
     }
     await this.deps.audit.record({
       type: 'login.complete',

@@ -178,14 +178,15 @@ export class RiskCollector {
 
   /**
    * A sign-in completed: this device, network and place are now known for the user. `newDevice`: a device
-   * record was created for a user who already had others (the first device of an account is not "new").
+   * record was created for a user who had signed in before (`signedInBefore`: the first sign-in of an account
+   * comes from no "new" device).
    */
-  async record(userId: string, observed: Observed, nowMs: number, opts: { mfa: boolean; rememberDays: number }): Promise<{ newDevice: boolean }> {
+  async record(userId: string, observed: Observed, nowMs: number, opts: { mfa: boolean; rememberDays: number; signedInBefore: boolean }): Promise<{ newDevice: boolean }> {
     const { devices, signIns } = this.deps;
     let newDevice = false;
     if (observed.deviceHash) {
-      newDevice = !(await devices.find(userId, observed.deviceHash)) && (await devices.listByUser(userId)).length > 0;
-      await devices.touch(userId, observed.deviceHash, observed.uaFamily, nowMs, opts.mfa ? nowMs : null);
+      const created = await devices.touch(userId, observed.deviceHash, observed.uaFamily, nowMs, opts.mfa ? nowMs : null);
+      newDevice = created && opts.signedInBefore;
       if (opts.rememberDays > 0) await devices.remember(userId, observed.deviceHash, nowMs + opts.rememberDays * 86_400_000);
     }
     await signIns.record({

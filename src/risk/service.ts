@@ -80,11 +80,19 @@ export class RiskService {
   }
 
   /** A sign-in completed from `observed`: device, network and place become known; the grace period starts. */
-  async completed(userId: string, observed: Observed, opts: { mfa: boolean; rememberDevice: boolean; ip?: string }): Promise<void> {
+  async completed(userId: string, observed: Observed, opts: { mfa: boolean; rememberDevice: boolean; ip?: string; /** When this sign-in's first step was verified (seconds). */ startedAt: number }): Promise<void> {
     const nowMs = this.deps.now();
-    const { newDevice } = await this.deps.collector.record(userId, observed, nowMs, { mfa: opts.mfa, rememberDays: opts.rememberDevice ? this.policy.rememberedDeviceDays : 0 });
+    // The user record is cached across requests (and dropped when it changes): no read, and the first-sign-in
+    // mark is written once per account, not on every sign-in. The enforcement gate may have marked it during
+    // this very sign-in: "before" means before its first step.
+    const firstSignInAt = (await this.deps.users.findById(userId))?.firstSignInAt ?? null;
+    const { newDevice } = await this.deps.collector.record(userId, observed, nowMs, {
+      mfa: opts.mfa,
+      rememberDays: opts.rememberDevice ? this.policy.rememberedDeviceDays : 0,
+      signedInBefore: firstSignInAt !== null && firstSignInAt < opts.startedAt * 1000,
+    });
     if (newDevice) this.deps.onNewDevice?.(userId, { ip: opts.ip, device: observed.uaFamily });
-    await this.deps.users.markFirstSignIn(userId, nowMs);
+    if (firstSignInAt === null) await this.deps.users.markFirstSignIn(userId, nowMs);
   }
 
   async failedPassword(email: string, ip: string): Promise<void> {

@@ -144,7 +144,7 @@ describe.each(storeMatrix)('risk explain and policy check on $name', (kind) => {
     };
     const first = await decide(tess.id, deviceId()); // new device and network: step_up under both
     expect(first.decision.decision.kind).toBe('step_up');
-    await c.risk.completed(tess.id, first.observed, { mfa: true, rememberDevice: false });
+    await c.risk.completed(tess.id, first.observed, { mfa: true, rememberDevice: false, startedAt: Math.floor(Date.now() / 1000) });
     const second = await decide(tess.id, deviceId()); // known network, new device: step_up → allow
     expect(prompting(second.decision.reasons)).toEqual(['new_device']);
     expect((await decide(paul.id, deviceId())).decision.decision.kind).toBe('allow');
@@ -187,7 +187,7 @@ describe.each(storeMatrix)('risk explain and policy check on $name', (kind) => {
   it('explain knows a device once a sign-in completed from it', async () => {
     const device = deviceId();
     const a = await c.risk.assess({ ip: IP, userAgent: UA, deviceId: device }, tess.id, { sensitive: false });
-    await c.risk.completed(tess.id, a!.verdict.observed, { mfa: true, rememberDevice: false });
+    await c.risk.completed(tess.id, a!.verdict.observed, { mfa: true, rememberDevice: false, startedAt: Math.floor(Date.now() / 1000) });
     const known = await explain(tess.email, `--device-id=${device}`);
     expect(known.signals.device.known).toBe(true);
     expect(signalsOf(known.reasons)).not.toContain('new_device');

@@ -43,15 +43,22 @@ export class DevicesRepo {
     return rows.map(toRecord);
   }
 
-  /** Records a successful sign-in from this device (creates the record on first use). `mfaAt`: a second factor was verified. */
-  async touch(userId: string, deviceHash: string, uaFamily: string, nowMs: number, mfaAt: number | null): Promise<void> {
-    await guardStore(async () => {
+  /**
+   * Records a successful sign-in from this device, creating the record on first use; true when it was created
+   * now. One statement: the upsert returns the record's id, which is the one offered only when it inserted
+   * (an update keeps the old id). `mfaAt`: a second factor was verified.
+   */
+  async touch(userId: string, deviceHash: string, uaFamily: string, nowMs: number, mfaAt: number | null): Promise<boolean> {
+    return guardStore(async () => {
       const patch: Record<string, unknown> = { last_seen: nowMs, ua_family: uaFamily };
       if (mfaAt !== null) patch.last_mfa_at = mfaAt;
-      await this.db('devices')
-        .insert({ id: newId(), user_id: userId, device_hash: deviceHash, ua_family: uaFamily, first_seen: nowMs, last_seen: nowMs, last_mfa_at: mfaAt })
+      const id = newId();
+      const [row] = (await this.db('devices')
+        .insert({ id, user_id: userId, device_hash: deviceHash, ua_family: uaFamily, first_seen: nowMs, last_seen: nowMs, last_mfa_at: mfaAt })
         .onConflict(['user_id', 'device_hash'])
-        .merge(patch);
+        .merge(patch)
+        .returning('id')) as Array<{ id: string }>;
+      return row?.id === id;
     });
   }
 
