@@ -35,6 +35,7 @@ import { requestId } from './http/request-id.js';
 import { countStoreErrors, httpMetrics } from './metrics/http.js';
 import { metricsRoute } from './metrics/routes.js';
 import { batchAuditPerRequest } from './audit/request-batch.js';
+import { flushKvWritesPerRequest } from './store/kv-write-behind.js';
 
 /**
  * oidc-provider's machine-to-machine endpoints (token, introspection, revocation, userinfo, JWKS, discovery,
@@ -85,6 +86,8 @@ export function createApp(c: Container): Provider {
   app.use(countStoreErrors(c.metrics));
   // A request's audit events commit together before it answers (inside the error handler: a failed commit is a 503).
   app.use(batchAuditPerRequest(c.audit));
+  // The sign-in state a request writes is stored once, as its last value, before it answers (also a 503 on failure).
+  app.use(flushKvWritesPerRequest());
   app.use(rejectUnknownResumes(app, c.kv));
   app.use(requireRedirectUri());
   app.use(refuseTokenResource());

@@ -6,6 +6,7 @@ import type { Config } from './config/index.js';
 import { createDb, migrate, type Db } from './store/db.js';
 import { createRedis } from './store/redis.js';
 import { RedisKv, SqlKv, type KvStore } from './store/kv.js';
+import { deferWritesPerRequest } from './store/kv-write-behind.js';
 import { UsersRepo } from './store/repos/users.js';
 import { ClientsRepo } from './store/repos/clients.js';
 import { SecretBox } from './security/crypto.js';
@@ -229,7 +230,9 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     });
     await ensureAccountClient(clients, config);
     await ensureAdminClient(clients, config);
-    const authContexts = new AuthContextStore(kv);
+    // The sign-in's own state (auth context, "keep me signed in") is written once per request (src/store/kv-write-behind.ts).
+    const signInKv = deferWritesPerRequest(kv, ['authctx:', 'keep:']);
+    const authContexts = new AuthContextStore(signInKv);
     const flow = new SignInFlow({
       provider,
       authContexts,
@@ -238,7 +241,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
       loginGuard: new LoginGuard({ throttles, strangerDelay: rules.strangerDelay, knownBrowsers, users }),
       knownBrowsers,
       risk,
-      kv,
+      kv: signInKv,
       audit,
       clients,
       users,

@@ -1,7 +1,7 @@
 /**
  * The one AsyncLocalStorage of a request: its id (log lines), read memo (src/store/request-cache.ts), audit
- * batch (src/audit/request-batch.ts), language (src/i18n/context.ts) and whether it acts on behalf of other
- * users. One storage, not one per concern: on Node 20 every AsyncLocalStorage instance adds a propagation
+ * batch (src/audit/request-batch.ts), deferred sign-in state writes (src/store/kv-write-behind.ts), language
+ * (src/i18n/context.ts) and whether it acts on behalf of other users. One storage, not one per concern: on Node 20 every AsyncLocalStorage instance adds a propagation
  * step to every promise and callback a request creates (thousands per sign-in).
  *
  * Outside a request (CLI, timers started at boot) there is no scope, and each concern falls back to its
@@ -16,6 +16,7 @@ export interface RequestScope {
   locale?: unknown;
   onBehalf?: boolean;
   audit?: unknown;
+  kvWrites?: unknown;
 }
 
 const storage = new AsyncLocalStorage<RequestScope>();

@@ -1,0 +1,91 @@
+/**
+ * Per-request write-behind for short-lived sign-in state. A password sign-in that finishes in one request
+ * writes its interaction's auth context three times (password verified, risk judged, cleared at the end)
+ * and its "keep me signed in" choice once, then reads both back: on the embedded store each write is a
+ * commit. Under this wrapper, writes to keys under the given prefixes stay in the request's scope (reads in
+ * the same request see them) and reach the store once, as their last value, when the request's handlers are
+ * done and before it answers — a following request (the browser's next step) finds them stored, exactly
+ * as before.
+ *
+ * Mounted inside the error handler (`flushKvWritesPerRequest`): a store outage while writing becomes the
+ * request's precise 503. Outside a request (CLI, timers), or after the request's flush, writes go straight
+ * to the store. `take` and `add` are atomic in the store, so a key with a pending write is written first.
+ */
+import type { Context, Next } from 'koa';
+import { currentScope, withScopeValue } from '../http/request-scope.js';
+import type { KvStore } from './kv.js';
+
+interface Pending {
+  kv: KvStore;
+  value: string | null; // null: delete
+  ttlSeconds: number;
+}
+
+interface Deferred {
+  open: boolean;
+  writes: Map<string, Pending>;
+}
+
+function openWrites(): Deferred | undefined {
+  const deferred = currentScope()?.kvWrites as Deferred | undefined;
+  return deferred?.open ? deferred : undefined;
+}
+
+async function write(key: string, p: Pending): Promise<void> {
+  if (p.value === null) await p.kv.del(key);
+  else await p.kv.set(key, p.value, p.ttlSeconds);
+}
+
+export function deferWritesPerRequest(kv: KvStore, prefixes: readonly string[]): KvStore {
+  const deferrable = (key: string) => prefixes.some((p) => key.startsWith(p));
+  const pendingFor = (key: string) => (deferrable(key) ? openWrites() : undefined);
+  /** Writes the key's pending value now (before an atomic operation on it). */
+  const settle = async (key: string) => {
+    const deferred = pendingFor(key);
+    const p = deferred?.writes.get(key);
+    if (!deferred || !p) return;
+    deferred.writes.delete(key);
+    await write(key, p);
+  };
+  return {
+    async set(key, value, ttlSeconds) {
+      const deferred = pendingFor(key);
+      if (deferred) deferred.writes.set(key, { kv, value, ttlSeconds });
+      else await kv.set(key, value, ttlSeconds);
+    },
+    async get(key) {
+      const p = pendingFor(key)?.writes.get(key);
+      return p ? p.value : kv.get(key);
+    },
+    async del(key) {
+      const deferred = pendingFor(key);
+      if (deferred) deferred.writes.set(key, { kv, value: null, ttlSeconds: 0 });
+      else await kv.del(key);
+    },
+    async take(key) {
+      await settle(key);
+      return kv.take(key);
+    },
+    async add(key, value, ttlSeconds) {
+      await settle(key);
+      return kv.add(key, value, ttlSeconds);
+    },
+  };
+}
+
+/** Opens the request's deferred writes and stores them when its handlers are done (also after an error). */
+export function flushKvWritesPerRequest() {
+  return function kvWriteBehind(_ctx: Context, next: Next) {
+    const deferred: Deferred = { open: true, writes: new Map() };
+    return withScopeValue('kvWrites', deferred, async () => {
+      try {
+        await next();
+      } finally {
+        deferred.open = false;
+        const writes = [...deferred.writes];
+        deferred.writes.clear();
+        await Promise.all(writes.map(([key, p]) => write(key, p)));
+      }
+    });
+  };
+}
