@@ -10,6 +10,9 @@
  * Mounted inside the error handler (`flushKvWritesPerRequest`): a store outage while writing becomes the
  * request's precise 503. Outside a request (CLI, timers), or after the request's flush, writes go straight
  * to the store. `take` and `add` are atomic in the store, so a key with a pending write is written first.
+ * A key the request found empty and ends deleted is not written at all; should a concurrent request of the
+ * same interaction have stored it meanwhile, it is left to expire — the state of a finished interaction,
+ * which no later request can resume.
  */
 import type { Context, Next } from 'koa';
 import { currentScope, withScopeValue } from '../http/request-scope.js';
@@ -24,6 +27,8 @@ interface Pending {
 interface Deferred {
   open: boolean;
   writes: Map<string, Pending>;
+  /** Keys this request read from the store and found empty: deleting them at the end writes nothing. */
+  absent: Set<string>;
 }
 
 function openWrites(): Deferred | undefined {
@@ -54,8 +59,12 @@ export function deferWritesPerRequest(kv: KvStore, prefixes: readonly string[]):
       else await kv.set(key, value, ttlSeconds);
     },
     async get(key) {
-      const p = pendingFor(key)?.writes.get(key);
-      return p ? p.value : kv.get(key);
+      const deferred = pendingFor(key);
+      const p = deferred?.writes.get(key);
+      if (p) return p.value;
+      const value = await kv.get(key);
+      if (value === null) deferred?.absent.add(key);
+      return value;
     },
     async del(key) {
       const deferred = pendingFor(key);
@@ -76,13 +85,15 @@ export function deferWritesPerRequest(kv: KvStore, prefixes: readonly string[]):
 /** Opens the request's deferred writes and stores them when its handlers are done (also after an error). */
 export function flushKvWritesPerRequest() {
   return function kvWriteBehind(_ctx: Context, next: Next) {
-    const deferred: Deferred = { open: true, writes: new Map() };
+    const deferred: Deferred = { open: true, writes: new Map(), absent: new Set() };
     return withScopeValue('kvWrites', deferred, async () => {
       try {
         await next();
       } finally {
         deferred.open = false;
-        const writes = [...deferred.writes];
+        // A key that was empty when this request read it and ends deleted needs no statement (an auth context
+        // created and cleared within one sign-in request).
+        const writes = [...deferred.writes].filter(([key, p]) => !(p.value === null && deferred.absent.has(key)));
         deferred.writes.clear();
         await Promise.all(writes.map(([key, p]) => write(key, p)));
       }

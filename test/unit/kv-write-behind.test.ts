@@ -56,6 +56,17 @@ describe('kv write-behind per request', () => {
     expect(statements.filter((s) => !/^select/.test(s))).toEqual([expect.stringMatching(/^delete from .ephemeral/)]);
   });
 
+  it('a key found empty, then written and cleared within the request, costs no statement at all', async () => {
+    statements.length = 0;
+    await request(async () => {
+      expect(await kv.get('authctx:g')).toBeNull();
+      await kv.set('authctx:g', 'during', 60);
+      await kv.del('authctx:g');
+    });
+    expect(await store.get('authctx:g')).toBeNull();
+    expect(statements.filter((s) => !/^select/.test(s))).toEqual([]);
+  });
+
   it('stores the writes of a request whose handler failed, and rethrows the failure', async () => {
     await expect(
       request(async () => {
