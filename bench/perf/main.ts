@@ -385,6 +385,7 @@ function markdown(reports: StoreReport[], meta: Record<string, string>): string 
       const cell = (x: typeof sw, step: string) => (x?.steps[step] ? `${x.steps[step]!.p50.toFixed(1)} / ${x.steps[step]!.p99.toFixed(1)}` : x?.error ? `⚠ ${x.error.replace(/\|/g, '/').slice(0, 80)}` : 'n/a');
       const rate = (x: typeof sw) => (x ? `${x.load.opsPerSecond.toFixed(1)} of ${x.perSecond.toFixed(1)}` : 'n/a');
       for (const step of steps) lines.push(`| ${h.name} | ${step} | ${rate(sw)} | ${cell(sw, step)} | ${rate(en)} | ${cell(en, step)} |`);
+      if (steps.size === 0 && (sw?.error || en?.error)) lines.push(`| ${h.name} | — | ${rate(sw)} | ${cell(sw, '')} | ${rate(en)} | ${cell(en, '')} |`);
     }
     lines.push('', `Server CPU per step, one request at a time (mean ms over up to ${STEP_CPU_OPS} operations; work a server does after answering is charged to the next step):`, '', '| scenario | step | Stepwise | engine | difference |', '|---|---|---|---|---|');
     for (const c of r.stepCpu) {

@@ -102,19 +102,27 @@ export async function runLoad(pid: number, opts: { mode: LoadMode; maxOps: numbe
   }, 200);
   const { mode } = opts;
   const maxOps = Math.min(opts.maxOps, mode.maxOps ?? Infinity);
+  let failure: { err: unknown } | undefined;
   try {
-    await Promise.all(
+    // allSettled, not all: a failed operation stops every worker, and none is left running into the next
+    // measurement (it would be charged to it).
+    await Promise.allSettled(
       Array.from({ length: mode.concurrency }, async (_, worker) => {
-        while (next < maxOps && performance.now() < deadline) {
+        while (!failure && next < maxOps && performance.now() < deadline) {
+          const i = next;
           if (mode.kind === 'paced') {
             // Operation i is due at t0 + i / rate (none after the deadline); a worker that is late starts it at once.
-            const due = t0 + (next * 1000) / mode.perSecond;
+            const due = t0 + (i * 1000) / mode.perSecond;
             if (due >= deadline) break;
             next++;
             if (due > performance.now()) await new Promise((r) => setTimeout(r, due - performance.now()));
           } else next++;
-          const i = next - 1;
-          await op(i, worker);
+          try {
+            await op(i, worker);
+          } catch (err) {
+            failure ??= { err };
+            return;
+          }
           done++;
         }
       }),
@@ -122,6 +130,7 @@ export async function runLoad(pid: number, opts: { mode: LoadMode; maxOps: numbe
   } finally {
     clearInterval(sampler);
   }
+  if (failure) throw failure.err;
   const wallSeconds = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(pid) - cpu0;
   peak = Math.max(peak, rssMiB(pid));
