@@ -299,7 +299,9 @@ export class PushFactor implements Factor {
     const { ch, answer } = await this.devices.checkAnswer(device, challengeId, body);
     if (!(await this.state.takeOpen(ch.id))) {
       const latest = await this.state.challenge(ch.id);
-      if (latest && latest.status !== 'pending') throw new AppError('conflict', 'This request was already answered.');
+      // Still pending and live: a racing answer took it and has not recorded its outcome yet — this one is
+      // second all the same (seen in CI as a 410 instead of a 409).
+      if (latest && (latest.status !== 'pending' || isLive(latest.expiresAt, now))) throw new AppError('conflict', 'This request was already answered.');
       throw new AppError('challenge_expired', 'This request expired.');
     }
     const settle = async (status: ChallengeRecord['status']) => {
