@@ -180,6 +180,18 @@ interface ScenarioResult {
   error?: string;
 }
 
+/** One pass of a scenario against one server: its load figures and per-step percentiles, or what failed. */
+async function measured(run: (times: StepTimes) => Promise<LoadResult>): Promise<ScenarioResult> {
+  const times: StepTimes = new Map();
+  try {
+    const load = await run(times);
+    return { load, steps: Object.fromEntries([...times].map(([k, v]) => [k, percentiles(v)])) };
+  } catch (err) {
+    const load = { ops: 0, wallSeconds: 0, cpuSeconds: 0, opsPerSecond: NaN, opsPerCpuSecond: NaN, cpuMsPerOp: NaN, peakRssMiB: NaN };
+    return { load, steps: {}, error: (err as Error).message.slice(0, 300) };
+  }
+}
+
 type Scenario = { name: string; run(s: Server, round: number, times: StepTimes, mode: LoadMode): Promise<LoadResult> };
 
 const FULL_LOAD: LoadMode = { kind: 'closed', concurrency: CONCURRENCY };
@@ -264,14 +276,9 @@ async function benchStore(store: StoreEnv, dir: string): Promise<StoreReport> {
       const results: Record<string, ScenarioResult[]> = { [stepwise.target.name]: [], [baseline.target.name]: [] };
       for (let round = 0; round < ROUNDS; round++) {
         for (const s of round % 2 === 0 ? servers : [...servers].reverse()) {
-          const times: StepTimes = new Map();
-          try {
-            const load = await sc.run(s, round, times, FULL_LOAD);
-            peak.set(s, Math.max(peak.get(s) ?? 0, load.peakRssMiB));
-            results[s.target.name]!.push({ load, steps: Object.fromEntries([...times].map(([k, v]) => [k, percentiles(v)])) });
-          } catch (err) {
-            results[s.target.name]!.push({ load: { ops: 0, wallSeconds: 0, cpuSeconds: 0, opsPerSecond: NaN, opsPerCpuSecond: NaN, cpuMsPerOp: NaN, peakRssMiB: NaN }, steps: {}, error: (err as Error).message.slice(0, 300) });
-          }
+          const result = await measured((times) => sc.run(s, round, times, FULL_LOAD));
+          if (!result.error) peak.set(s, Math.max(peak.get(s) ?? 0, result.load.peakRssMiB));
+          results[s.target.name]!.push(result);
         }
       }
       report.scenarios.push({ name: sc.name, results });
@@ -297,13 +304,8 @@ async function halfLoad(sc: Scenario, servers: Server[], full: Record<string, Sc
   for (const s of servers) {
     const perSecond = median(full[s.target.name]!.filter((x) => !x.error).map((x) => x.load.opsPerSecond)) / 2;
     if (!(perSecond > 0)) continue;
-    const times: StepTimes = new Map();
-    try {
-      const result = await sc.run(s, ROUNDS, times, { kind: 'paced', perSecond, concurrency: CONCURRENCY * 4 });
-      out[s.target.name] = { perSecond, load: result, steps: Object.fromEntries([...times].map(([k, v]) => [k, percentiles(v)])) };
-    } catch (err) {
-      out[s.target.name] = { perSecond, load: { ops: 0, wallSeconds: 0, cpuSeconds: 0, opsPerSecond: NaN, opsPerCpuSecond: NaN, cpuMsPerOp: NaN, peakRssMiB: NaN }, steps: {}, error: (err as Error).message.slice(0, 300) };
-    }
+    const result = await measured((times) => sc.run(s, ROUNDS, times, { kind: 'paced', perSecond, concurrency: CONCURRENCY * 4 }));
+    out[s.target.name] = { perSecond, ...result };
   }
   return out;
 }

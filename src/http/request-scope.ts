@@ -1,8 +1,9 @@
 /**
  * The one AsyncLocalStorage of a request: its id (log lines), read memo (src/store/request-cache.ts), audit
  * batch (src/audit/request-batch.ts), deferred sign-in state writes (src/store/kv-write-behind.ts), language
- * (src/i18n/context.ts) and whether it acts on behalf of other users. One storage, not one per concern: on Node 20 every AsyncLocalStorage instance adds a propagation
- * step to every promise and callback a request creates (thousands per sign-in).
+ * (src/i18n/context.ts) and whether it acts on behalf of other users. One storage, not one per concern: on
+ * Node 20 every AsyncLocalStorage instance adds a propagation step to every promise and callback a request
+ * creates (thousands per sign-in).
  *
  * Outside a request (CLI, timers started at boot) there is no scope, and each concern falls back to its
  * out-of-request behaviour.
