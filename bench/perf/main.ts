@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { hash } from '@node-rs/argon2';
@@ -50,15 +50,16 @@ async function freePort(): Promise<number> {
 }
 
 /**
- * The node flags `npm start` runs Stepwise with (package.json), so that the bench measures what users run.
- * BENCH_STEPWISE_FLAGS overrides them for an A/B comparison ("none": no flags).
+ * The node flags and entry file `npm start` runs Stepwise with (package.json), so that the bench measures
+ * what users run. BENCH_STEPWISE_FLAGS overrides the flags for an A/B comparison ("none": no flags).
  */
-function stepwiseNodeFlags(): string[] {
-  const override = process.env.BENCH_STEPWISE_FLAGS;
-  if (override !== undefined) return override === 'none' ? [] : override.split(/\s+/).filter(Boolean);
+function stepwiseLaunch(): { flags: string[]; script: string } {
   const start = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
-  const flags = /\bnode((?:\s+--\S+)*)\s+dist\/src\/main\.js/.exec(start)?.[1];
-  return flags ? flags.trim().split(/\s+/) : [];
+  const m = /\bnode((?:\s+--\S+)*)\s+(dist\/src\/\S+\.js)/.exec(start);
+  if (!m) throw new Error(`bench: cannot find "node … dist/src/….js" in the start script: ${start}`);
+  const override = process.env.BENCH_STEPWISE_FLAGS;
+  const flags = override !== undefined ? (override === 'none' ? [] : override.split(/\s+/).filter(Boolean)) : m[1]!.trim().split(/\s+/).filter(Boolean);
+  return { flags, script: join(root, m[2]!) };
 }
 
 async function spawnServer(script: string, env: NodeJS.ProcessEnv, base: string, nodeFlags: string[] = []): Promise<{ child: ChildProcess; readyMs: number }> {
@@ -161,7 +162,8 @@ async function startStepwise(env: Record<string, string>, users: { password: Ben
     STEPWISE_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
   };
   const client = await seedStepwise(full, users, REDIRECT);
-  const { child, readyMs } = await spawnServer(join(root, 'dist/src/main.js'), full, base, stepwiseNodeFlags());
+  const launch = stepwiseLaunch();
+  const { child, readyMs } = await spawnServer(launch.script, full, base, launch.flags);
   return { target: { name: 'Stepwise', base, ...client, redirectUri: REDIRECT, twoFactorParams: { acr_values: 'loa2' } }, child, readyMs, idleRssMiB: 0, env: full };
 }
 
@@ -170,7 +172,8 @@ async function startStepwiseWorkers(one: Server, workers: number): Promise<Serve
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const env = { ...one.env!, PORT: String(port), ISSUER: base, WEB_CONCURRENCY: String(workers) };
-  const { child, readyMs } = await spawnServer(join(root, 'dist/src/main.js'), env, base, stepwiseNodeFlags());
+  const launch = stepwiseLaunch();
+  const { child, readyMs } = await spawnServer(launch.script, env, base, launch.flags);
   return { target: { ...one.target, name: `Stepwise ×${workers}`, base }, child, readyMs, idleRssMiB: 0, env };
 }
 
@@ -421,9 +424,10 @@ async function main() {
     date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
     commit: git(['rev-parse', '--short', 'HEAD']),
     machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}`,
-    stepwiseNodeFlags: stepwiseNodeFlags().join(' ') || 'none',
+    stepwiseNodeFlags: stepwiseLaunch().flags.join(' ') || 'none',
+    stepwiseEntry: relative(root, stepwiseLaunch().script),
   };
-  console.log(`Stepwise vs bare oidc-provider — ${meta.machine}, Node ${process.version}, commit ${meta.commit}, Stepwise node flags: ${meta.stepwiseNodeFlags}`);
+  console.log(`Stepwise vs bare oidc-provider — ${meta.machine}, Node ${process.version}, commit ${meta.commit}, Stepwise: node ${meta.stepwiseNodeFlags} ${meta.stepwiseEntry}`);
   const envs = await storeEnvs(dir);
   const reports: StoreReport[] = [];
   try {

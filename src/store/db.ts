@@ -5,6 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
 import type { Config } from '../config/index.js';
 import { BoundedCache } from '../bounded-cache.js';
+import { PROJECT_ROOT } from '../paths.js';
 
 export type Db = Knex;
 
@@ -87,9 +88,10 @@ export function isPostgres(db: Db): boolean {
   return db.client.config.client === 'pg';
 }
 
-// Migrations sit in <root>/migrations as .ts (tests, via vitest) or .js (dist, after tsc).
-const here = dirname(fileURLToPath(import.meta.url));
-const migrationsDir = resolve(here, '../../migrations');
+// Migrations sit in <root>/migrations as .ts (tests, via vitest) or in <root>/dist/migrations as .js
+// (after tsc). Found from the project root, not from this file: in dist/src/main.bundle.js this code no
+// longer sits in dist/src/store/.
+const migrationsDir = resolve(PROJECT_ROOT, fileURLToPath(import.meta.url).endsWith('.ts') ? 'migrations' : 'dist/migrations');
 
 const migrationSource: Knex.MigrationSource<string> = {
   async getMigrations() {
