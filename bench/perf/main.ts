@@ -62,6 +62,8 @@ function stepwiseLaunch(): { flags: string[]; script: string } {
   return { flags, script: join(root, m[2]!) };
 }
 
+const STEPWISE_LAUNCH = stepwiseLaunch();
+
 async function spawnServer(script: string, env: NodeJS.ProcessEnv, base: string, nodeFlags: string[] = []): Promise<{ child: ChildProcess; readyMs: number }> {
   const t0 = performance.now();
   // BENCH_CPU_PROF=DIR: V8 CPU profiles of both servers (open in Chrome DevTools, or summarise with bench/perf/profile-summary.ts).
@@ -162,8 +164,7 @@ async function startStepwise(env: Record<string, string>, users: { password: Ben
     STEPWISE_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
   };
   const client = await seedStepwise(full, users, REDIRECT);
-  const launch = stepwiseLaunch();
-  const { child, readyMs } = await spawnServer(launch.script, full, base, launch.flags);
+  const { child, readyMs } = await spawnServer(STEPWISE_LAUNCH.script, full, base, STEPWISE_LAUNCH.flags);
   return { target: { name: 'Stepwise', base, ...client, redirectUri: REDIRECT, twoFactorParams: { acr_values: 'loa2' } }, child, readyMs, idleRssMiB: 0, env: full };
 }
 
@@ -172,8 +173,7 @@ async function startStepwiseWorkers(one: Server, workers: number): Promise<Serve
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const env = { ...one.env!, PORT: String(port), ISSUER: base, WEB_CONCURRENCY: String(workers) };
-  const launch = stepwiseLaunch();
-  const { child, readyMs } = await spawnServer(launch.script, env, base, launch.flags);
+  const { child, readyMs } = await spawnServer(STEPWISE_LAUNCH.script, env, base, STEPWISE_LAUNCH.flags);
   return { target: { ...one.target, name: `Stepwise ×${workers}`, base }, child, readyMs, idleRssMiB: 0, env };
 }
 
@@ -424,8 +424,8 @@ async function main() {
     date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
     commit: git(['rev-parse', '--short', 'HEAD']),
     machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}`,
-    stepwiseNodeFlags: stepwiseLaunch().flags.join(' ') || 'none',
-    stepwiseEntry: relative(root, stepwiseLaunch().script),
+    stepwiseNodeFlags: STEPWISE_LAUNCH.flags.join(' ') || 'none',
+    stepwiseEntry: relative(root, STEPWISE_LAUNCH.script),
   };
   console.log(`Stepwise vs bare oidc-provider — ${meta.machine}, Node ${process.version}, commit ${meta.commit}, Stepwise: node ${meta.stepwiseNodeFlags} ${meta.stepwiseEntry}`);
   const envs = await storeEnvs(dir);

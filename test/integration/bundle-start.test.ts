@@ -1,27 +1,18 @@
 /**
  * `npm start` runs dist/src/main.bundle.js (scripts/bundle.mjs folds the compiled server into one module).
  * This starts that file as a user would, on a fresh embedded database: it must find its migrations, views
- * and locales from its new place, seed the demo, and answer discovery, a hosted page and a sign-in start.
+ * and locales from its new place, seed the demo, and answer discovery, the demo page and a rejected authorization request.
  * The bundle is made by `npm run build` (which `npm ci` runs through `prepare`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/paths.js';
+import { freePort } from '../helpers/server.js';
 
 const bundle = join(PROJECT_ROOT, 'dist/src/main.bundle.js');
-
-function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
-}
 
 describe('the bundled server (npm start)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'stepwise-bundle-'));
@@ -58,7 +49,7 @@ describe('the bundled server (npm start)', () => {
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
     const deadline = Date.now() + 30_000;
-    let discovery: { issuer?: string; authorization_endpoint?: string } | undefined;
+    let discovery: { issuer?: string } | undefined;
     // Listening comes before the demo seed and the ready line: wait for both.
     while (!(discovery && /Stepwise ready on port/.test(output)) && Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`the bundle exited with ${child.exitCode}:\n${output}`);
@@ -73,7 +64,8 @@ describe('the bundled server (npm start)', () => {
     expect(discovery?.issuer, output).toBe(base);
     expect(output).toMatch(/Stepwise ready on port/);
 
-    // The demo client is seeded (migrations ran from dist/migrations) and a sign-in reaches the hosted page.
+    // The demo is seeded (migrations ran from dist/migrations) and its page renders; the engine's error page
+    // renders through our view.
     const demo = await fetch(`${base}/demo`);
     expect(demo.status).toBe(200);
     const login = await fetch(`${base}/auth?client_id=nonexistent-client&response_type=code&scope=openid&redirect_uri=${encodeURIComponent('https://x.test/cb')}`, { redirect: 'manual' });
