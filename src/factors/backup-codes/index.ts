@@ -115,12 +115,10 @@ export class BackupCodesFactor implements Factor {
     const plain = Array.from({ length: BACKUP_CODE_COUNT }, () => generateBackupCode());
     const rows = await Promise.all(plain.map(async (code) => ({ lookup: this.lookupOf(code), codeHash: await this.deps.hasher.hash(code) })));
 
-    const existing = await this.factorOf(ctx.userId);
-    if (existing) {
-      await this.deps.factors.updateMeta(existing.id, { ...existing.meta, batchId });
-    } else {
+    if (!(await this.factorOf(ctx.userId))) {
       await this.deps.factors.insert({ userId: ctx.userId, kind: 'backup_code', name: backupCodesInfo.label, status: 'active', meta: { batchId } });
     }
+    // Writes the set and the factor row's batch id together (a racing generation cannot mix the two).
     await this.deps.codes.replaceSet(ctx.userId, batchId, rows, ctx.now);
     return { codes: plain.map(formatBackupCode), remaining: BACKUP_CODE_COUNT };
   }

@@ -5,7 +5,7 @@
  * rotation relabels those `legacy.<mac>` (see LEGACY_LOOKUP_TAG).
  */
 import type { Knex } from 'knex';
-import type { Db } from '../db.js';
+import { isPostgres, type Db } from '../db.js';
 import { guardStore } from '../../errors/index.js';
 import { newId } from '../../security/crypto.js';
 
@@ -40,10 +40,16 @@ const toRecord = (r: Record<string, unknown>): BackupCodeRecord => ({
 export class BackupCodesRepo {
   constructor(private readonly db: Db) {}
 
-  /** Replaces the user's whole set in one transaction: the old codes stop working exactly when the new ones exist. */
+  /**
+   * Replaces the user's whole set in one transaction: the old codes stop working exactly when the new ones
+   * exist, and the user's `backup_code` factor row records the new batch id in the same transaction. Racing
+   * generations are serialised on the user's row (PostgreSQL; SQLite transactions begin IMMEDIATE): under
+   * READ COMMITTED two of them could otherwise each delete nothing and both insert a full set.
+   */
   async replaceSet(userId: string, batchId: string, rows: NewBackupCode[], now: number = Date.now()): Promise<void> {
     await guardStore(() =>
       this.db.transaction(async (trx) => {
+        if (isPostgres(this.db)) await trx.raw('select id from users where id = ? for update', [userId]);
         await trx('backup_codes').where({ user_id: userId }).del();
         if (rows.length > 0) {
           await trx('backup_codes').insert(
@@ -58,6 +64,8 @@ export class BackupCodesRepo {
             })),
           );
         }
+        const factor = (await trx('factors').where({ user_id: userId, kind: 'backup_code' }).first('id', 'meta')) as { id: string; meta: string | null } | undefined;
+        if (factor) await trx('factors').where({ id: factor.id }).update({ meta: JSON.stringify({ ...(factor.meta ? (JSON.parse(factor.meta) as object) : {}), batchId }) });
       }),
     );
   }
