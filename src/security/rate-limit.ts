@@ -247,9 +247,10 @@ export async function createThrottle(rule: ThrottleRule, stores: { db: Db; redis
   };
   if (stores.redis) return new Throttle(rule, new RateLimiterRedis({ ...opts, storeClient: stores.redis }));
   const tableOpts = { ...opts, storeClient: stores.db, storeType: 'knex', tableName: 'rate_limits' };
+  // SQLite: the table is made by migration …09, in the transient file (the limiter would create it in the main one).
+  if (!isPostgres(stores.db)) return new Throttle(rule, new RateLimiterSQLite({ ...tableOpts, tableCreated: true }));
   const limiter = await new Promise<RateLimiterAbstract>((resolve, reject) => {
-    const make = isPostgres(stores.db) ? RateLimiterPostgres : RateLimiterSQLite;
-    const l: RateLimiterAbstract = new make(tableOpts, (err?: Error) => (err ? reject(err) : resolve(l)));
+    const l: RateLimiterAbstract = new RateLimiterPostgres(tableOpts, (err?: Error) => (err ? reject(err) : resolve(l)));
   });
   return new Throttle(rule, limiter);
 }

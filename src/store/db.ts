@@ -6,6 +6,7 @@ import knexFactory, { type Knex } from 'knex';
 import type { Config } from '../config/index.js';
 import { BoundedCache } from '../bounded-cache.js';
 import { PROJECT_ROOT } from '../paths.js';
+import { ensureTransientTables, TRANSIENT_SCHEMA } from './transient-schema.js';
 
 export type Db = Knex;
 
@@ -19,7 +20,11 @@ export function createDb(database: Config['database']): Db {
     });
   }
   const file = database.filename === ':memory:' ? undefined : resolve(database.filename);
-  if (file) prepareSqliteFile(file);
+  const transientFile = file ? transientStateFile(file) : ':memory:';
+  if (file) {
+    prepareSqliteFile(file);
+    prepareSqliteFile(transientFile);
+  }
   return knexFactory({
     client: 'better-sqlite3',
     connection: { filename: database.filename },
@@ -31,9 +36,16 @@ export function createDb(database: Config['database']): Db {
       afterCreate(conn: SqliteConnection, done: (err: Error | null, conn: unknown) => void) {
         reusePreparedStatements(conn);
         conn.pragma('journal_mode = WAL');
+        // Said, not assumed: better-sqlite3 opens a file that is already in WAL mode with NORMAL (its build
+        // default), a new one with FULL — users, factors and the audit chain are fsynced at every commit, always.
+        conn.pragma('synchronous = FULL');
         conn.pragma('foreign_keys = ON');
         conn.pragma('busy_timeout = 5000');
-        if (file) restrictSqliteSidecars(file);
+        attachTransientState(conn, transientFile);
+        if (file) {
+          restrictSqliteSidecars(file);
+          restrictSqliteSidecars(transientFile);
+        }
         done(null, conn);
       },
     },
@@ -44,6 +56,27 @@ export function createDb(database: Config['database']): Db {
 interface SqliteConnection {
   pragma(s: string): unknown;
   prepare(sql: string): unknown;
+  exec(sql: string): unknown;
+}
+
+/** `stepwise.sqlite` → `stepwise.sqlite.transient` (owner-only, like the main file). */
+export function transientStateFile(file: string): string {
+  return `${file}.transient`;
+}
+
+/**
+ * Attaches the transient file with synchronous=NORMAL while the main file is FULL. In WAL mode
+ * NORMAL skips the fsync at each commit — the kernel's flush was most of a sign-in's extra CPU, 7 – 10 rate-limit
+ * and state commits per password step — and loses nothing when the process dies, only the last commits on a
+ * power cut or kernel crash: Redis's own durability for this state (it fsyncs once a second at best). Users,
+ * factors, devices, sign-ins and the audit chain stay in the main file, fsynced at every commit. A transaction
+ * that spans both files is atomic per file only; none of ours does (every transient write is one statement).
+ */
+function attachTransientState(conn: SqliteConnection, transientFile: string): void {
+  (conn.prepare(`attach database ? as ${TRANSIENT_SCHEMA}`) as { run(file: string): unknown }).run(transientFile);
+  conn.pragma(`${TRANSIENT_SCHEMA}.journal_mode = WAL`);
+  conn.pragma(`${TRANSIENT_SCHEMA}.synchronous = NORMAL`);
+  ensureTransientTables(conn);
 }
 
 const STATEMENT_CACHE_SIZE = 500;
