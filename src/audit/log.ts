@@ -11,6 +11,10 @@ import type { CheckpointKeys } from './checkpoint.js';
 import { auditTransaction } from './lock.js';
 import { verifyAudit } from './verify.js';
 import { joinRequestBatch } from './request-batch.js';
+import type { Knex } from 'knex';
+
+/** A durable write run inside another commit (src/audit/request-batch.ts). */
+export type DeferredWrite = (trx: Knex.Transaction) => Promise<void>;
 
 export interface AuditInput {
   type: string;
@@ -85,9 +89,18 @@ export class AuditLog {
     await this.append([event]);
   }
 
-  /** Appends events in order, in one transaction (one head read, one insert), then tells the listeners. */
-  async append(events: PendingEvent[]): Promise<void> {
-    if (events.length === 0) return;
+  /**
+   * Appends events in order, in one transaction (one head read, one insert), then tells the listeners.
+   * `writes` run first in the same transaction (before the chain's lock is taken); with no events, alone.
+   */
+  async append(events: PendingEvent[], writes: DeferredWrite[] = []): Promise<void> {
+    const before: DeferredWrite = async (trx) => {
+      for (const write of writes) await write(trx);
+    };
+    if (events.length === 0) {
+      if (writes.length > 0) await guardStore(() => this.db.transaction(before));
+      return;
+    }
     const hashes = await guardStore(() => auditTransaction(this.db, async (trx) => {
       const last = await trx('audit_events').orderBy('seq', 'desc').first('hash');
       let prev = (last?.hash as string | undefined) ?? GENESIS;
@@ -111,7 +124,7 @@ export class AuditLog {
       // Row order is chain order: seq follows insertion order, also for a multi-row insert.
       await trx('audit_events').insert(rows);
       return rows.map((r) => r.hash);
-    }));
+    }, before));
     events.forEach((event, i) => {
       for (const fn of this.listeners) {
         try {

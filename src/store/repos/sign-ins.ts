@@ -1,6 +1,7 @@
 /** Successful sign-ins, kept for the network, location and impossible-travel signals (read by src/risk/history.ts and the collector). */
 import type { Db } from '../db.js';
 import { guardStore } from '../../errors/index.js';
+import { deferToRequestCommit } from '../../audit/request-batch.js';
 
 export interface SignInRecord {
   userId: string;
@@ -18,19 +19,14 @@ const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 export class SignInsRepo {
   constructor(private readonly db: Db) {}
 
+  /**
+   * Inside a request the row joins the request's commit (src/audit/request-batch.ts): nothing reads it before
+   * the request ends (the risk history is read at the next sign-in), and it is stored with the sign-in's audit
+   * events in one transaction. Elsewhere it is written at once.
+   */
   async record(s: SignInRecord): Promise<void> {
-    await guardStore(() =>
-      this.db('sign_ins').insert({
-        user_id: s.userId,
-        at: s.at,
-        network: s.network,
-        country: s.country,
-        city: s.city,
-        latitude: s.latitude,
-        longitude: s.longitude,
-        device_hash: s.deviceHash,
-      }),
-    );
+    const insert = (db: Db) => insertIfUserExists(db, s);
+    if (!deferToRequestCommit(insert)) await guardStore(() => insert(this.db));
   }
 
   async last(userId: string): Promise<SignInRecord | undefined> {
@@ -48,4 +44,20 @@ export class SignInsRepo {
         }
       : undefined;
   }
+}
+
+/**
+ * One statement that inserts nothing when the account is gone: the row waits for the request's commit, and an
+ * account deleted meanwhile must not fail that commit (and with it the request's audit events) on the foreign
+ * key. The casts give PostgreSQL the parameters' types (in a SELECT list they would be text); SQLite reads
+ * them as the column affinities.
+ */
+async function insertIfUserExists(db: Db, s: SignInRecord): Promise<void> {
+  await db.raw(
+    `insert into sign_ins (user_id, at, network, country, city, latitude, longitude, device_hash)
+     select id, cast(? as bigint), cast(? as varchar(64)), cast(? as varchar(8)), cast(? as varchar(100)),
+            cast(? as double precision), cast(? as double precision), cast(? as varchar(64))
+     from users where id = ?`,
+    [s.at, s.network, s.country, s.city, s.latitude, s.longitude, s.deviceHash, s.userId],
+  );
 }

@@ -1,0 +1,79 @@
+/**
+ * The request's commit (src/audit/request-batch.ts) on both stores: a sign-in history row recorded during a
+ * request is written with the request's audit events, in the same transaction, when the handlers are done;
+ * an account deleted meanwhile leaves no row and does not fail the commit; outside a request the row is
+ * written at once.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storeMatrix } from '../helpers/stores.js';
+import { testDb, type TestDb } from '../helpers/db.js';
+import { AuditLog } from '../../src/audit/log.js';
+import { batchAuditPerRequest } from '../../src/audit/request-batch.js';
+import { SignInsRepo } from '../../src/store/repos/sign-ins.js';
+import { UsersRepo } from '../../src/store/repos/users.js';
+
+const signIn = (userId: string) => ({ userId, at: Date.now(), network: '203.0.113.0/24', country: 'FR', city: 'Lyon', latitude: 45.75, longitude: 4.85, deviceHash: 'd'.repeat(64) });
+
+describe.each(storeMatrix)('request commit on $name', (kind) => {
+  let t: TestDb;
+  let audit: AuditLog;
+  let signIns: SignInsRepo;
+  const inRequest = (fn: () => Promise<void>) => batchAuditPerRequest(audit)({} as never, fn);
+  const rows = (userId: string) => t.db('sign_ins').where({ user_id: userId });
+  const events = (userId: string) => t.db('audit_events').where({ user_id: userId }).select('type');
+  // Transaction ids of the statements that wrote sign_ins and audit_events (knex tags each query with its transaction's).
+  const writers: Array<{ table: string; tx: string | undefined }> = [];
+
+  beforeAll(async () => {
+    t = await testDb(kind);
+    audit = new AuditLog(t.db);
+    signIns = new SignInsRepo(t.db);
+    t.db.on('query', (q: { sql: string; __knexTxId?: string }) => {
+      const table = /insert into [`"]?(sign_ins|audit_events)\b/i.exec(q.sql)?.[1];
+      if (table) writers.push({ table, tx: q.__knexTxId });
+    });
+  });
+  afterAll(async () => t?.cleanup());
+
+  it('writes the row with the audit events, in one transaction, when the request is done', async () => {
+    const u = await t.user();
+    writers.length = 0;
+    await inRequest(async () => {
+      await signIns.record(signIn(u.id));
+      await audit.record({ type: 'login.success', outcome: 'success', userId: u.id });
+      expect(await rows(u.id)).toHaveLength(0); // not yet
+    });
+    const [row] = await rows(u.id);
+    expect(row).toMatchObject({ network: '203.0.113.0/24', country: 'FR', city: 'Lyon', device_hash: 'd'.repeat(64) });
+    expect(Number(row.latitude)).toBeCloseTo(45.75);
+    expect(Number(row.at)).toBeGreaterThan(0);
+    expect(await events(u.id)).toEqual([{ type: 'login.success' }]);
+    expect(writers.map((w) => w.table)).toEqual(['sign_ins', 'audit_events']);
+    expect(writers[0]!.tx).toBeDefined();
+    expect(writers[0]!.tx).toBe(writers[1]!.tx);
+    expect(await signIns.last(u.id)).toMatchObject({ userId: u.id, network: '203.0.113.0/24', latitude: 45.75, longitude: 4.85 });
+  });
+
+  it('commits a row on its own when the request recorded no audit event', async () => {
+    const u = await t.user();
+    await inRequest(() => signIns.record({ ...signIn(u.id), network: null, country: null, city: null, latitude: null, longitude: null, deviceHash: null }));
+    expect(await rows(u.id)).toEqual([expect.objectContaining({ network: null, country: null, latitude: null, device_hash: null })]);
+  });
+
+  it('an account deleted before the commit leaves no row, and the audit events are still stored', async () => {
+    const u = await t.user();
+    await inRequest(async () => {
+      await signIns.record(signIn(u.id));
+      await audit.record({ type: 'login.success', outcome: 'success', userId: u.id });
+      await new UsersRepo(t.db).delete(u.id);
+    });
+    expect(await rows(u.id)).toHaveLength(0);
+    expect(await events(u.id)).toEqual([{ type: 'login.success' }]);
+  });
+
+  it('outside a request, writes the row at once', async () => {
+    const u = await t.user();
+    await signIns.record(signIn(u.id));
+    expect(await rows(u.id)).toHaveLength(1);
+  });
+});
