@@ -139,7 +139,7 @@ export class RiskCollector {
         network,
         place: geo?.country ? { country: geo.country, city: geo.city } : null,
         sinceMs,
-        pushDeniedType: PUSH_DENIED_EVENT,
+        pushDeniedType: account.factors.some((f) => f.kind === 'push') ? PUSH_DENIED_EVENT : null,
       }),
       geo ? signIns.last(user.id) : Promise.resolve(undefined),
     ]);

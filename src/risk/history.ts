@@ -14,8 +14,11 @@ export interface HistoryQuery {
   network: string | null;
   place: { country: string; city: string | null } | null;
   sinceMs: number;
-  /** The audit event type of a denied push. */
-  pushDeniedType: string;
+  /**
+   * The audit event type of a denied push; null when the account has no push factor — nothing to count, and
+   * the audit log (which grows with every sign-in of the account) is not scanned.
+   */
+  pushDeniedType: string | null;
 }
 
 export interface History {
@@ -46,7 +49,9 @@ export class RiskHistory {
       failures({ account: q.failureAccount }).count('*').as('account_failures'),
       failures({ ip: q.ip }).count('*').as('ip_failures'),
       failures({ ip: q.ip }).countDistinct('account').as('ip_accounts'),
-      db('audit_events').where({ user_id: q.userId, type: q.pushDeniedType }).andWhere('at', '>=', q.sinceMs).count('*').as('push_denials'),
+      q.pushDeniedType
+        ? db('audit_events').where({ user_id: q.userId, type: q.pushDeniedType }).andWhere('at', '>=', q.sinceMs).count('*').as('push_denials')
+        : db.raw('0 as push_denials'),
     ];
     const row = (await guardStore(() => db.select(columns).first())) as Record<string, unknown>;
     const present = (v: unknown) => v !== null && v !== undefined;
