@@ -65,12 +65,13 @@ export function transientStateFile(file: string): string {
 }
 
 /**
- * Attaches the transient file with synchronous=NORMAL while the main file is FULL. In WAL mode
- * NORMAL skips the fsync at each commit — the kernel's flush was most of a sign-in's extra CPU, 7 – 10 rate-limit
- * and state commits per password step — and loses nothing when the process dies, only the last commits on a
- * power cut or kernel crash: Redis's own durability for this state (it fsyncs once a second at best). Users,
- * factors, devices, sign-ins and the audit chain stay in the main file, fsynced at every commit. A transaction
- * that spans both files is atomic per file only; none of ours does (every transient write is one statement).
+ * Attaches the transient file with synchronous=NORMAL while the main file is FULL. In WAL mode NORMAL skips
+ * the fsync at each commit and loses nothing when the process dies, only the last commits on a power cut or
+ * kernel crash: Redis's own durability for this state (it fsyncs once a second at best). A password + TOTP
+ * sign-in commits ~18 times here (oidc-provider payloads, key/value, rate limits: 6 each) and 3 – 4 times in
+ * the main file (device, the sign-in row with the audit events, the factor's used step), which keeps users,
+ * factors, devices, sign-ins and the audit chain fsynced at every commit. A transaction that spans both files
+ * is atomic per file only; none of ours does (every transient write is one statement).
  */
 function attachTransientState(conn: SqliteConnection, transientFile: string): void {
   (conn.prepare(`attach database ? as ${TRANSIENT_SCHEMA}`) as { run(file: string): unknown }).run(transientFile);
