@@ -5,16 +5,16 @@
  * and time; rounds alternate the order of the two servers so drift on this shared machine hits both.
  * Prints a Markdown table and writes bench-results.json + bench-results.md (BENCH_OUT, default: cwd).
  *
- * Knobs: BENCH_WORKERS (scaling run, default 2; 1 skips it), BENCH_SCENARIOS (comma-separated name prefixes), BENCH_CPU_PROF (dir), BENCH_SECONDS (per scenario and round, default 6), BENCH_CONCURRENCY (8), BENCH_ROUNDS (2).
+ * Knobs: BENCH_WORKERS (scaling run, default 2; 1 skips it), BENCH_SCENARIOS (comma-separated name prefixes), BENCH_CPU_PROF (dir), BENCH_TRACE (dir: store calls of each server), BENCH_SECONDS (per scenario and round, default 6), BENCH_CONCURRENCY (8), BENCH_ROUNDS (2).
  * Loopback only. Asserts nothing: figures, not tests.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { hash } from '@node-rs/argon2';
 import knexFactory from 'knex';
@@ -68,7 +68,15 @@ async function spawnServer(script: string, env: NodeJS.ProcessEnv, base: string,
   const t0 = performance.now();
   // BENCH_CPU_PROF=DIR: V8 CPU profiles of both servers (open in Chrome DevTools, or summarise with bench/perf/profile-summary.ts).
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const child = spawn(process.execPath, [...nodeFlags, ...prof, script], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  // BENCH_TRACE=DIR: every SQL statement and Redis command of each server, one line each (bench/perf/trace-statements.ts).
+  const traceDir = process.env.BENCH_TRACE;
+  if (traceDir) mkdirSync(traceDir, { recursive: true });
+  const trace = traceDir ? ['--import', pathToFileURL(join(root, 'dist/bench/perf/trace-statements.js')).href] : [];
+  const traceEnv = traceDir ? { BENCH_TRACE_OUT: join(traceDir, `${basename(script, '.js')}-${new URL(base).port}.log`) } : {};
+  const child = spawn(process.execPath, [...nodeFlags, ...prof, ...trace, script], {
+    env: { ...process.env, ...env, ...traceEnv },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${script} exited during start-up`);
     try {
@@ -443,10 +451,11 @@ async function main() {
     rmSync(dir, { recursive: true, force: true });
   }
   const md = markdown(reports, meta);
+  console.log(`\n${md}`); // first: the figures are on screen even if the files cannot be written
   const out = process.env.BENCH_OUT ?? process.cwd();
+  mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'bench-results.json'), JSON.stringify({ ...meta, node: process.version, concurrency: CONCURRENCY, seconds: SECONDS, rounds: ROUNDS, argon2: ARGON2, reports }, null, 2));
   writeFileSync(join(out, 'bench-results.md'), md);
-  console.log(`\n${md}`);
 }
 
 main().catch((err) => {

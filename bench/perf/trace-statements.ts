@@ -1,0 +1,64 @@
+/**
+ * BENCH_TRACE=DIR (bench/perf/main.ts preloads this into both servers with --import): every SQL statement
+ * (SQLite through better-sqlite3, PostgreSQL through pg) and every Redis command (ioredis) a server runs is
+ * written as one line to DIR/<server>-<port>.log, long ids and keys masked, so that what an operation costs in
+ * store calls can be counted, e.g. after a one-scenario run of a second or two:
+ *   sort DIR/main.bundle-*.log | uniq -c | sort -rn | head -40
+ * Writes synchronously (exact order, no loss at exit): for counting, not for timing.
+ */
+import { openSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+type Fn = (...args: unknown[]) => unknown;
+/** Ids, keys and tokens (16+ id characters with a digit among them), not table names like cache_generations. */
+const ID = /(?<![A-Za-z0-9_-])(?=[A-Za-z_-]*\d)[A-Za-z0-9_-]{16,}/g;
+const out = process.env.BENCH_TRACE_OUT;
+
+if (out) {
+  const fd = openSync(out, 'w');
+  const log = (kind: string, text: unknown) =>
+    writeSync(fd, `${kind} ${String(text).replace(/\s+/g, ' ').replace(ID, '…').slice(0, 140)}\n`);
+  const load = createRequire(import.meta.url);
+  const optional = (name: string): Record<string, unknown> | undefined => {
+    try {
+      return load(name) as Record<string, unknown>;
+    } catch {
+      return undefined; // not installed (e.g. pg without PostgreSQL): nothing to trace
+    }
+  };
+
+  const sqlite = optional('better-sqlite3') as { prototype: { prepare: Fn } } | undefined;
+  if (sqlite) {
+    const prepare = sqlite.prototype.prepare;
+    sqlite.prototype.prepare = function (this: unknown, sql: unknown) {
+      const statement = prepare.call(this, sql) as Record<string, Fn>;
+      for (const method of ['run', 'all', 'get', 'iterate']) {
+        const run = statement[method]!;
+        statement[method] = function (this: unknown, ...args: unknown[]) {
+          log('sqlite', sql);
+          return run.apply(this, args);
+        };
+      }
+      return statement;
+    };
+  }
+
+  const pg = optional('pg') as { Client: { prototype: { query: Fn } } } | undefined;
+  if (pg) {
+    const query = pg.Client.prototype.query;
+    pg.Client.prototype.query = function (this: unknown, config: unknown, ...rest: unknown[]) {
+      log('pg', typeof config === 'string' ? config : (config as { text?: string } | null)?.text);
+      return query.call(this, config, ...rest);
+    };
+  }
+
+  const ioredis = optional('ioredis') as { Redis: { prototype: { sendCommand: Fn } } } | undefined;
+  if (ioredis) {
+    const send = ioredis.Redis.prototype.sendCommand;
+    ioredis.Redis.prototype.sendCommand = function (this: unknown, command: unknown, ...rest: unknown[]) {
+      const c = command as { name: string; args?: unknown[] };
+      log('redis', `${c.name} ${String(c.args?.[0] ?? '').slice(0, 60)}`);
+      return send.call(this, command, ...rest);
+    };
+  }
+}
