@@ -247,7 +247,8 @@ export async function createThrottle(rule: ThrottleRule, stores: { db: Db; redis
   };
   if (stores.redis) return new Throttle(rule, new RateLimiterRedis({ ...opts, storeClient: stores.redis }));
   const tableOpts = { ...opts, storeClient: stores.db, storeType: 'knex', tableName: 'rate_limits' };
-  // SQLite: the table is made by migration …09, in the transient file (the limiter would create it in the main one).
+  // SQLite: the table lives in the transient file (src/store/transient-schema.ts creates it); the limiter would
+  // create it in the main one.
   if (!isPostgres(stores.db)) return new Throttle(rule, new RateLimiterSQLite({ ...tableOpts, tableCreated: true }));
   const limiter = await new Promise<RateLimiterAbstract>((resolve, reject) => {
     const l: RateLimiterAbstract = new RateLimiterPostgres(tableOpts, (err?: Error) => (err ? reject(err) : resolve(l)));

@@ -2,9 +2,9 @@
  * The embedded default's transient tables (src/store/db.ts attaches their file as `transient`), created at
  * every connection when missing: the file holds only state that may be lost — what Redis holds otherwise —
  * so a deleted file, or a main file restored from a backup without it, comes back empty instead of failing
- * every request. Same columns and indexes as migrations …01 (oidc_payloads, ephemeral) and rate-limiter-flexible
- * (rate_limits); migration …09 moved existing tables here with their rows. A change to one of these tables
- * needs a migration, as any other, and the statement here to match.
+ * every request. Same columns and indexes as migration 20261123000001_initial (oidc_payloads, ephemeral) and
+ * rate-limiter-flexible (rate_limits); migration 20261203000001_transient_state moved existing tables here with
+ * their rows. A change to one of these tables needs a migration, as any other, and the statement here to match.
  */
 export const TRANSIENT_SCHEMA = 'transient';
 
