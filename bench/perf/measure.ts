@@ -43,6 +43,9 @@ export function cpuSeconds(pid: number): number {
   });
 }
 
+/** BENCH_STEP_THREAD=main: the per-step CPU figures count the event-loop thread only (argon2 runs elsewhere). */
+const MAIN_THREAD_ONLY = process.env.BENCH_STEP_THREAD === 'main';
+
 /**
  * CPU time of the server in nanoseconds, from /proc/<pid>/task/<tid>/schedstat (every thread: the event
  * loop, libuv's pool where argon2 runs, V8's GC helpers). Precise enough to charge one request at a time.
@@ -50,7 +53,7 @@ export function cpuSeconds(pid: number): number {
 export function cpuNs(pid: number): number {
   return sumOver(pid, (p) => {
     let ns = 0;
-    for (const tid of readdirSync(`/proc/${p}/task`)) {
+    for (const tid of MAIN_THREAD_ONLY ? [String(p)] : readdirSync(`/proc/${p}/task`)) {
       try {
         ns += Number(readFileSync(`/proc/${p}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
       } catch {

@@ -4,8 +4,9 @@
  * has its events stored, as before, at the cost of one chain lock instead of one per event.
  *
  * Durable writes that nothing reads before the request ends may join the same transaction (the sign-in
- * history row, src/store/repos/sign-ins.ts): one commit — on SQLite one fsync — instead of one each, and the
- * row and its audit events are stored together or not at all.
+ * history row, src/store/repos/sign-ins.ts; the device record, src/store/repos/devices.ts): one commit — on
+ * SQLite one fsync — instead of one each, and the rows and their audit events are stored together or not at
+ * all. What must wait for them to be stored (the new-device notice) runs after the commit, never when it failed.
  *
  * Mounted inside the error handler: a store outage while committing becomes the request's precise 503, not a
  * lost event. Work a request leaves running after its response (mail lookups that must not delay the reply)
@@ -19,6 +20,7 @@ interface Batch {
   open: boolean;
   events: PendingEvent[];
   writes: DeferredWrite[];
+  afterCommit: Array<() => void>;
 }
 
 const openBatch = () => {
@@ -33,16 +35,21 @@ export function joinRequestBatch(event: PendingEvent): boolean {
   return batch !== undefined;
 }
 
-/** Runs `write` in the request's commit, before its audit events; false when there is none (write it now). */
-export function deferToRequestCommit(write: DeferredWrite): boolean {
+/**
+ * Runs `write` in the request's commit, before its audit events, and `afterCommit` once that commit has
+ * succeeded; false when there is no request batch (write it now).
+ */
+export function deferToRequestCommit(write: DeferredWrite, afterCommit?: () => void): boolean {
   const batch = openBatch();
-  batch?.writes.push(write);
-  return batch !== undefined;
+  if (!batch) return false;
+  batch.writes.push(write);
+  if (afterCommit) batch.afterCommit.push(afterCommit);
+  return true;
 }
 
 export function batchAuditPerRequest(audit: AuditLog) {
   return function auditBatch(_ctx: Context, next: Next) {
-    const batch: Batch = { open: true, events: [], writes: [] };
+    const batch: Batch = { open: true, events: [], writes: [], afterCommit: [] };
     return withScopeValue('audit', batch, async () => {
       try {
         await next();
@@ -50,6 +57,7 @@ export function batchAuditPerRequest(audit: AuditLog) {
         batch.open = false;
         // A failed commit replaces the request's outcome (also an error's): its events must not vanish silently.
         await audit.append(batch.events.splice(0), batch.writes.splice(0));
+        for (const run of batch.afterCommit.splice(0)) run();
       }
     });
   };

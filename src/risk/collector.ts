@@ -177,17 +177,15 @@ export class RiskCollector {
   }
 
   /**
-   * A sign-in completed: this device, network and place are now known for the user. `newDevice`: a device
-   * record was created for a user who had signed in before (`signedInBefore`: the first sign-in of an account
-   * comes from no "new" device).
+   * A sign-in completed: this device, network and place are now known for the user. `onNewDevice` runs once a
+   * device record was created for a user who had signed in before (`signedInBefore`: the first sign-in of an
+   * account comes from no "new" device) — inside a request, after the request's commit has stored it.
    */
-  async record(userId: string, observed: Observed, nowMs: number, opts: { mfa: boolean; rememberDays: number; signedInBefore: boolean }): Promise<{ newDevice: boolean }> {
+  async record(userId: string, observed: Observed, nowMs: number, opts: { mfa: boolean; rememberDays: number; signedInBefore: boolean; onNewDevice?: () => void }): Promise<void> {
     const { devices, signIns } = this.deps;
-    let newDevice = false;
     if (observed.deviceHash) {
-      const created = await devices.touch(userId, observed.deviceHash, observed.uaFamily, nowMs, opts.mfa ? nowMs : null);
-      newDevice = created && opts.signedInBefore;
-      if (opts.rememberDays > 0) await devices.remember(userId, observed.deviceHash, nowMs + opts.rememberDays * 86_400_000);
+      const seen = { uaFamily: observed.uaFamily, nowMs, mfaAt: opts.mfa ? nowMs : null, rememberedUntil: opts.rememberDays > 0 ? nowMs + opts.rememberDays * 86_400_000 : null };
+      await devices.signedIn(userId, observed.deviceHash, seen, opts.signedInBefore ? opts.onNewDevice : undefined);
     }
     await signIns.record({
       userId,
@@ -199,7 +197,6 @@ export class RiskCollector {
       longitude: observed.geo?.longitude ?? null,
       deviceHash: observed.deviceHash,
     });
-    return { newDevice };
   }
 
   /** A wrong password for `email` from `ip` (velocity signals). */

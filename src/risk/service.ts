@@ -86,12 +86,12 @@ export class RiskService {
     // mark is written once per account, not on every sign-in. The enforcement gate may have marked it during
     // this very sign-in: "before" means before its first step.
     const firstSignInAt = (await this.deps.users.findById(userId))?.firstSignInAt ?? null;
-    const { newDevice } = await this.deps.collector.record(userId, observed, nowMs, {
+    await this.deps.collector.record(userId, observed, nowMs, {
       mfa: opts.mfa,
       rememberDays: opts.rememberDevice ? this.policy.rememberedDeviceDays : 0,
       signedInBefore: firstSignInAt !== null && firstSignInAt < opts.startedAt * 1000,
+      onNewDevice: () => this.deps.onNewDevice?.(userId, { ip: opts.ip, device: observed.uaFamily }),
     });
-    if (newDevice) this.deps.onNewDevice?.(userId, { ip: opts.ip, device: observed.uaFamily });
     if (firstSignInAt === null) await this.deps.users.markFirstSignIn(userId, nowMs);
   }
 

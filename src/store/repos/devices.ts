@@ -6,6 +6,7 @@
 import type { Db } from '../db.js';
 import { guardStore } from '../../errors/index.js';
 import { newId } from '../../security/crypto.js';
+import { deferToRequestCommit } from '../../audit/request-batch.js';
 
 export interface DeviceRecord {
   id: string;
@@ -44,22 +45,51 @@ export class DevicesRepo {
   }
 
   /**
-   * Records a successful sign-in from this device, creating the record on first use; true when it was created
-   * now. One statement: the upsert returns the record's id, which is the one offered only when it inserted
-   * (an update keeps the old id). `mfaAt`: a second factor was verified.
+   * A completed sign-in from this device: creates the record on first use, else moves `last_seen` (and
+   * `last_mfa_at` when a second factor was verified, `remembered_until` when the user chose to be remembered).
+   * One upsert; it returns the record's id, which is the one offered only when it inserted (an update keeps the
+   * old id), so `onCreated` runs for a new device only.
+   *
+   * Inside a request it joins the request's commit (src/audit/request-batch.ts) with the sign-in row and the
+   * audit events: nothing reads the record before the request ends (the next sign-in's assessment does), and
+   * on SQLite that is one fsync instead of two. `onCreated` then runs once the commit has stored it.
    */
-  async touch(userId: string, deviceHash: string, uaFamily: string, nowMs: number, mfaAt: number | null): Promise<boolean> {
-    return guardStore(async () => {
-      const patch: Record<string, unknown> = { last_seen: nowMs, ua_family: uaFamily };
-      if (mfaAt !== null) patch.last_mfa_at = mfaAt;
-      const id = newId();
-      const [row] = (await this.db('devices')
-        .insert({ id, user_id: userId, device_hash: deviceHash, ua_family: uaFamily, first_seen: nowMs, last_seen: nowMs, last_mfa_at: mfaAt })
-        .onConflict(['user_id', 'device_hash'])
-        .merge(patch)
-        .returning('id')) as Array<{ id: string }>;
-      return row?.id === id;
-    });
+  async signedIn(userId: string, deviceHash: string, seen: { uaFamily: string; nowMs: number; mfaAt: number | null; rememberedUntil: number | null }, onCreated?: () => void): Promise<void> {
+    let created = false;
+    const write = async (db: Db) => {
+      created = await this.upsertSeen(db, userId, deviceHash, seen);
+    };
+    const announce = () => {
+      if (created) onCreated?.();
+    };
+    if (deferToRequestCommit(write, announce)) return;
+    await guardStore(() => write(this.db));
+    announce();
+  }
+
+  /**
+   * One statement, like the sign-in row's (src/store/repos/sign-ins.ts): an account deleted before the commit
+   * gets no record and cannot fail the commit on the foreign key. A second factor moves `last_mfa_at` and
+   * "remember this device" `remembered_until`; otherwise both keep their values. The casts type the
+   * parameters for PostgreSQL; SQLite reads them as the column affinities.
+   */
+  private async upsertSeen(db: Db, userId: string, deviceHash: string, seen: { uaFamily: string; nowMs: number; mfaAt: number | null; rememberedUntil: number | null }): Promise<boolean> {
+    const id = newId();
+    const result = (await db.raw(
+      `insert into devices (id, user_id, device_hash, ua_family, first_seen, last_seen, last_mfa_at, remembered_until)
+       select cast(? as varchar(64)), id, cast(? as varchar(64)), cast(? as varchar(100)), cast(? as bigint), cast(? as bigint),
+              cast(? as bigint), cast(? as bigint)
+       from users where id = ?
+       on conflict (user_id, device_hash) do update set
+         last_seen = excluded.last_seen,
+         ua_family = excluded.ua_family,
+         last_mfa_at = coalesce(excluded.last_mfa_at, devices.last_mfa_at),
+         remembered_until = coalesce(excluded.remembered_until, devices.remembered_until)
+       returning id`,
+      [id, deviceHash, seen.uaFamily, seen.nowMs, seen.nowMs, seen.mfaAt, seen.rememberedUntil, userId],
+    )) as Array<{ id: string }> | { rows: Array<{ id: string }> };
+    const rows = Array.isArray(result) ? result : result.rows;
+    return rows[0]?.id === id;
   }
 
   async remember(userId: string, deviceHash: string, untilMs: number): Promise<boolean> {
