@@ -4,8 +4,11 @@
  *
  * The database counts every change itself (migrations …07 and …08: triggers), so a change is seen whoever
  * makes it — this process, another instance, the CLI, an operator's SQL:
- *  - SQLite: the table's counter is read, per lookup, through a second read-only connection (a prepared
- *    statement, microseconds; WAL readers neither wait for nor block the writer). It sees every commit at once.
+ *  - SQLite: the table's counter is read through a second read-only connection (WAL readers neither wait for
+ *    nor block the writer), which sees every commit at once. Each lookup first asks that connection's
+ *    `pragma data_version`, which moves whenever any other connection committed to the file: while it stands
+ *    still, the counters read since are still current and are not read again. Only the main file counts —
+ *    the short-lived state in the transient file (token requests, userinfo, rate limits) moves nothing.
  *  - PostgreSQL: reading a counter would cost the round trip the cache saves, so one connection LISTENs for the
  *    triggers' NOTIFYs (delivered on commit) and each starts a new local generation of that table. A write
  *    made by this process moves the generation itself when the statement answers, so this process does not
@@ -30,8 +33,11 @@ export interface TableGenerations {
 }
 
 // Neither driver ships types; these are the few calls used here (both are knex's drivers already).
+interface SqliteStatement<Row> {
+  get(...params: unknown[]): Row | undefined;
+}
 interface SqliteHandle {
-  prepare(sql: string): { get(name: string): { generation: number | bigint } | undefined };
+  prepare<Row>(sql: string): SqliteStatement<Row>;
   close(): void;
 }
 interface PgListener {
@@ -51,18 +57,35 @@ const isCached = (name: string | undefined): name is CachedTable => (CACHED_TABL
 
 class SqliteGenerations implements TableGenerations {
   private readonly db: SqliteHandle;
-  private readonly read: ReturnType<SqliteHandle['prepare']>;
+  private readonly read: SqliteStatement<{ generation: number | bigint }>;
+  private readonly version: SqliteStatement<{ data_version: number | bigint }>;
+  /** Counters read while data_version stood at `seenVersion`. */
+  private readonly known = new Map<CachedTable, number>();
+  private seenVersion: number | null = null;
 
   constructor(filename: string) {
     this.db = new (sqlite())(filename, { readonly: true, fileMustExist: true });
     this.read = this.db.prepare('select generation from cache_generations where name = ?');
+    this.version = this.db.prepare('pragma data_version');
   }
 
   current(table: CachedTable): number | null {
     try {
+      // Asked before the counter is (re)read: a commit landing in between moves it for the next lookup.
+      const version = Number(this.version.get()!.data_version);
+      if (version !== this.seenVersion) {
+        this.known.clear();
+        this.seenVersion = version;
+      }
+      const known = this.known.get(table);
+      if (known !== undefined) return known;
       const row = this.read.get(table);
-      return row ? Number(row.generation) : null;
+      if (!row) return null;
+      const generation = Number(row.generation);
+      this.known.set(table, generation);
+      return generation;
     } catch {
+      this.seenVersion = null;
       return null; // unreadable now (locked schema change, file gone): read the table instead
     }
   }

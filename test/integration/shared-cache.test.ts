@@ -101,6 +101,46 @@ describe.each(storeMatrix)('shared cache on $name', (kind) => {
     expect((await users.findById(u.id))!.tokensValidAfter).toBe(12_345);
   });
 
+  // SQLite only: the counters are read through the read-only connection, and only after the main file moved.
+  if (kind.name === 'sqlite')
+    it('reads the change counters again only after a commit to the main file, not after transient writes', async () => {
+      type Statement = { source: string; get(...args: unknown[]): unknown };
+      const Database = (await import('better-sqlite3')).default;
+      const probe = new Database(':memory:');
+      const proto = Object.getPrototypeOf(probe.prepare('select 1')) as Statement;
+      probe.close();
+      const get = proto.get;
+      let counterReads = 0;
+      proto.get = function (this: Statement, ...args: unknown[]) {
+        if (this.source.includes('cache_generations')) counterReads++;
+        return get.apply(this, args);
+      };
+      try {
+        const u = await t.user();
+        await users.findById(u.id);
+        await clients.find('c1');
+        counterReads = 0;
+        for (let i = 0; i < 5; i++) {
+          await users.findById(u.id);
+          await clients.find('c1');
+        }
+        expect(counterReads).toBe(0);
+        // The transient file (key/value, oidc-provider's payloads, rate limits) moves no counter.
+        await t.db('ephemeral').insert({ key: 'shared-cache-test', value: '1', expires_at: Date.now() + 60_000 }).onConflict('key').merge();
+        await users.findById(u.id);
+        expect(counterReads).toBe(0);
+        // A commit to the main file by another connection: the change is seen, each counter is read once more.
+        await other('users').where({ id: u.id }).update({ name: 'Renamed' });
+        expect((await users.findById(u.id))!.name).toBe('Renamed');
+        await clients.find('c1');
+        await users.findById(u.id);
+        await clients.find('c1');
+        expect(counterReads).toBe(2);
+      } finally {
+        proto.get = get;
+      }
+    });
+
   // PostgreSQL only (SQLite reads the counter itself, there is no feed to lose).
   if (kind.name === 'postgres+redis')
     it('reads uncached while the change feed is down, and caches again once it is back', async () => {
