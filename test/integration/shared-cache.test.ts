@@ -5,6 +5,7 @@
  * NOTIFY arrives), and a change this process makes is seen at once on both. While PostgreSQL's change feed is
  * down nothing is served from the cache.
  */
+import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { storeMatrix } from '../helpers/stores.js';
@@ -105,7 +106,8 @@ describe.each(storeMatrix)('shared cache on $name', (kind) => {
   if (kind.name === 'sqlite')
     it('reads the change counters again only after a commit to the main file, not after transient writes', async () => {
       type Statement = { source: string; get(...args: unknown[]): unknown };
-      const Database = (await import('better-sqlite3')).default;
+      // better-sqlite3 ships no types: its Statement prototype, from a throwaway in-memory database.
+      const Database = createRequire(import.meta.url)('better-sqlite3') as new (file: string) => { prepare(sql: string): Statement; close(): void };
       const probe = new Database(':memory:');
       const proto = Object.getPrototypeOf(probe.prepare('select 1')) as Statement;
       probe.close();
