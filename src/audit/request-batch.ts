@@ -15,6 +15,8 @@
 import type { Context, Next } from 'koa';
 import { currentScope, withScopeValue } from '../http/request-scope.js';
 import type { AuditLog, DeferredWrite, PendingEvent } from './log.js';
+import type { Db } from '../store/db.js';
+import { guardStore } from '../errors/index.js';
 
 interface Batch {
   open: boolean;
@@ -45,6 +47,16 @@ export function deferToRequestCommit(write: DeferredWrite, afterCommit?: () => v
   batch.writes.push(write);
   if (afterCommit) batch.afterCommit.push(afterCommit);
   return true;
+}
+
+/**
+ * A durable write that nothing reads before the request ends: in the request's commit when there is a request
+ * batch (deferToRequestCommit), else at once on `db`. `afterCommit` runs once it is stored, either way.
+ */
+export async function writeWithRequestCommit(db: Db, write: (db: Db) => Promise<void>, afterCommit?: () => void): Promise<void> {
+  if (deferToRequestCommit(write, afterCommit)) return;
+  await guardStore(() => write(db));
+  afterCommit?.();
 }
 
 export function batchAuditPerRequest(audit: AuditLog) {

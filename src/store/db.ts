@@ -68,8 +68,8 @@ export function transientStateFile(file: string): string {
  * Attaches the transient file with synchronous=NORMAL while the main file is FULL. In WAL mode NORMAL skips
  * the fsync at each commit and loses nothing when the process dies, only the last commits on a power cut or
  * kernel crash: Redis's own durability for this state (it fsyncs once a second at best). A password + TOTP
- * sign-in commits ~18 times here (oidc-provider payloads, key/value, rate limits: 6 each) and 3 – 4 times in
- * the main file (device, the sign-in row with the audit events, the factor's used step), which keeps users,
+ * sign-in commits ~18 times here (oidc-provider payloads, key/value, rate limits: 6 each) and 2 – 3 times in
+ * the main file (each request's audit events with the device and sign-in rows; the factor's used step), which keeps users,
  * factors, devices, sign-ins and the audit chain fsynced at every commit. A transaction that spans both files
  * is atomic per file only; none of ours does (every transient write is one statement).
  */
@@ -116,6 +116,11 @@ function restrictSqliteSidecars(file: string): void {
   for (const suffix of ['-wal', '-shm']) {
     if (existsSync(file + suffix)) chmodSync(file + suffix, 0o600);
   }
+}
+
+/** The rows of a `db.raw` statement that returns rows: better-sqlite3 gives the array, pg a result with `rows`. */
+export function rawRows<Row>(result: Row[] | { rows: Row[] }): Row[] {
+  return Array.isArray(result) ? result : result.rows;
 }
 
 export function isPostgres(db: Db): boolean {

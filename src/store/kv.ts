@@ -4,7 +4,7 @@
  * `take` is an atomic read-and-delete: exactly one caller gets the value, which makes challenges single-use.
  */
 import type { Redis } from 'ioredis';
-import type { Db } from './db.js';
+import { rawRows, type Db } from './db.js';
 import { guardStore } from '../errors/index.js';
 
 export interface KvStore {
@@ -61,7 +61,7 @@ export class SqlKv implements KvStore {
     // One statement: of racing takers, only the one whose delete removed the row gets it back.
     // (Raw: knex drops `returning` from a delete on SQLite, which supports it.)
     const result = (await guardStore(() => this.db.raw('delete from ephemeral where key = ? returning value, expires_at', [key]))) as TakenRows;
-    const row = (Array.isArray(result) ? result : result.rows)[0];
+    const row = rawRows(result)[0];
     return row && Number(row.expires_at) > this.now() ? row.value : null;
   }
   async del(key: string) {

@@ -177,7 +177,7 @@ describe.each(storeMatrix)('admin API on $name', (kind) => {
 
     // Devices: a remembered device is listed and forgotten.
     const device = (await srv.container.devices.listByUser(u.id))[0]!;
-    await srv.container.devices.remember(u.id, device.deviceHash, clock.now() + 86_400_000);
+    await srv.container.devices.signedIn(u.id, device.deviceHash, { uaFamily: device.uaFamily, nowMs: clock.now(), mfaAt: null, rememberedUntil: clock.now() + 86_400_000 });
     const devices = await api('GET', `/users/${u.id}/devices`, { token: reader });
     expectDocumented('GET', '/users/{id}/devices', devices.json);
     expect(devices.json.find((d: { id: string }) => d.id === device.id).remembered_until).toEqual(expect.any(Number));

@@ -3,10 +3,10 @@
  * devices spare nothing by themselves; a device the user chose to remember spares risk-driven prompts until
  * `rememberedUntil` (never a level requirement).
  */
-import type { Db } from '../db.js';
+import { rawRows, type Db } from '../db.js';
 import { guardStore } from '../../errors/index.js';
 import { newId } from '../../security/crypto.js';
-import { deferToRequestCommit } from '../../audit/request-batch.js';
+import { writeWithRequestCommit } from '../../audit/request-batch.js';
 
 export interface DeviceRecord {
   id: string;
@@ -31,6 +31,14 @@ const toRecord = (r: Record<string, unknown>): DeviceRecord => ({
   rememberedUntil: num(r.remembered_until),
 });
 
+/** A completed sign-in as the device record takes it (epoch ms; null: leave the column as it is). */
+export interface DeviceSighting {
+  uaFamily: string;
+  nowMs: number;
+  mfaAt: number | null;
+  rememberedUntil: number | null;
+}
+
 export class DevicesRepo {
   constructor(private readonly db: Db) {}
 
@@ -54,47 +62,17 @@ export class DevicesRepo {
    * audit events: nothing reads the record before the request ends (the next sign-in's assessment does), and
    * on SQLite that is one fsync instead of two. `onCreated` then runs once the commit has stored it.
    */
-  async signedIn(userId: string, deviceHash: string, seen: { uaFamily: string; nowMs: number; mfaAt: number | null; rememberedUntil: number | null }, onCreated?: () => void): Promise<void> {
+  async signedIn(userId: string, deviceHash: string, seen: DeviceSighting, onCreated?: () => void): Promise<void> {
     let created = false;
-    const write = async (db: Db) => {
-      created = await this.upsertSeen(db, userId, deviceHash, seen);
-    };
-    const announce = () => {
-      if (created) onCreated?.();
-    };
-    if (deferToRequestCommit(write, announce)) return;
-    await guardStore(() => write(this.db));
-    announce();
-  }
-
-  /**
-   * One statement, like the sign-in row's (src/store/repos/sign-ins.ts): an account deleted before the commit
-   * gets no record and cannot fail the commit on the foreign key. A second factor moves `last_mfa_at` and
-   * "remember this device" `remembered_until`; otherwise both keep their values. The casts type the
-   * parameters for PostgreSQL; SQLite reads them as the column affinities.
-   */
-  private async upsertSeen(db: Db, userId: string, deviceHash: string, seen: { uaFamily: string; nowMs: number; mfaAt: number | null; rememberedUntil: number | null }): Promise<boolean> {
-    const id = newId();
-    const result = (await db.raw(
-      `insert into devices (id, user_id, device_hash, ua_family, first_seen, last_seen, last_mfa_at, remembered_until)
-       select cast(? as varchar(64)), id, cast(? as varchar(64)), cast(? as varchar(100)), cast(? as bigint), cast(? as bigint),
-              cast(? as bigint), cast(? as bigint)
-       from users where id = ?
-       on conflict (user_id, device_hash) do update set
-         last_seen = excluded.last_seen,
-         ua_family = excluded.ua_family,
-         last_mfa_at = coalesce(excluded.last_mfa_at, devices.last_mfa_at),
-         remembered_until = coalesce(excluded.remembered_until, devices.remembered_until)
-       returning id`,
-      [id, deviceHash, seen.uaFamily, seen.nowMs, seen.nowMs, seen.mfaAt, seen.rememberedUntil, userId],
-    )) as Array<{ id: string }> | { rows: Array<{ id: string }> };
-    const rows = Array.isArray(result) ? result : result.rows;
-    return rows[0]?.id === id;
-  }
-
-  async remember(userId: string, deviceHash: string, untilMs: number): Promise<boolean> {
-    const n = await guardStore(() => this.db('devices').where({ user_id: userId, device_hash: deviceHash }).update({ remembered_until: untilMs }));
-    return n > 0;
+    await writeWithRequestCommit(
+      this.db,
+      async (db) => {
+        created = await upsertSeen(db, userId, deviceHash, seen);
+      },
+      () => {
+        if (created) onCreated?.();
+      },
+    );
   }
 
   /** Forgets one remembered device (by record id) or, without an id, all of the user's. Returns how many. */
@@ -104,4 +82,28 @@ export class DevicesRepo {
       return (id ? q.andWhere({ id }) : q).update({ remembered_until: null });
     });
   }
+}
+
+/**
+ * One statement, like the sign-in row's (src/store/repos/sign-ins.ts): an account deleted before the commit
+ * gets no record and cannot fail the commit on the foreign key. A second factor moves `last_mfa_at` and
+ * "remember this device" `remembered_until`; otherwise both keep their values. The casts type the
+ * parameters for PostgreSQL; SQLite reads them as the column affinities.
+ */
+async function upsertSeen(db: Db, userId: string, deviceHash: string, seen: DeviceSighting): Promise<boolean> {
+  const id = newId();
+  const result = (await db.raw(
+    `insert into devices (id, user_id, device_hash, ua_family, first_seen, last_seen, last_mfa_at, remembered_until)
+     select cast(? as varchar(64)), id, cast(? as varchar(64)), cast(? as varchar(100)), cast(? as bigint), cast(? as bigint),
+            cast(? as bigint), cast(? as bigint)
+     from users where id = ?
+     on conflict (user_id, device_hash) do update set
+       last_seen = excluded.last_seen,
+       ua_family = excluded.ua_family,
+       last_mfa_at = coalesce(excluded.last_mfa_at, devices.last_mfa_at),
+       remembered_until = coalesce(excluded.remembered_until, devices.remembered_until)
+     returning id`,
+    [id, deviceHash, seen.uaFamily, seen.nowMs, seen.nowMs, seen.mfaAt, seen.rememberedUntil, userId],
+  )) as Array<{ id: string }> | { rows: Array<{ id: string }> };
+  return rawRows(result)[0]?.id === id;
 }

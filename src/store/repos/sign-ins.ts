@@ -1,7 +1,7 @@
 /** Successful sign-ins, kept for the network, location and impossible-travel signals (read by src/risk/history.ts and the collector). */
 import type { Db } from '../db.js';
 import { guardStore } from '../../errors/index.js';
-import { deferToRequestCommit } from '../../audit/request-batch.js';
+import { writeWithRequestCommit } from '../../audit/request-batch.js';
 
 export interface SignInRecord {
   userId: string;
@@ -25,8 +25,7 @@ export class SignInsRepo {
    * events in one transaction. Elsewhere it is written at once.
    */
   async record(s: SignInRecord): Promise<void> {
-    const insert = (db: Db) => insertIfUserExists(db, s);
-    if (!deferToRequestCommit(insert)) await guardStore(() => insert(this.db));
+    await writeWithRequestCommit(this.db, (db) => insertIfUserExists(db, s));
   }
 
   async last(userId: string): Promise<SignInRecord | undefined> {
