@@ -3,13 +3,13 @@
  * request is written with the request's audit events, in the same transaction, when the handlers are done;
  * an account deleted meanwhile leaves no row and does not fail the commit; outside a request the row is
  * written at once. The device record (src/store/repos/devices.ts) joins the same commit, and its "new device"
- * callback runs only after the commit stored a new record.
+ * callback runs only after the commit stored a new record. So does the account's first-sign-in mark.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeMatrix } from '../helpers/stores.js';
 import { testDb, type TestDb } from '../helpers/db.js';
 import { AuditLog } from '../../src/audit/log.js';
-import { batchAuditPerRequest } from '../../src/audit/request-batch.js';
+import { batchAuditPerRequest, deferToRequestCommit } from '../../src/audit/request-batch.js';
 import { SignInsRepo } from '../../src/store/repos/sign-ins.js';
 import { UsersRepo } from '../../src/store/repos/users.js';
 import { DevicesRepo } from '../../src/store/repos/devices.js';
@@ -31,7 +31,7 @@ describe.each(storeMatrix)('request commit on $name', (kind) => {
     audit = new AuditLog(t.db);
     signIns = new SignInsRepo(t.db);
     t.db.on('query', (q: { sql: string; __knexTxId?: string }) => {
-      const table = /insert into [`"]?(sign_ins|audit_events|devices)\b/i.exec(q.sql)?.[1];
+      const table = /insert into [`"]?(sign_ins|audit_events|devices)\b/i.exec(q.sql)?.[1] ?? (/^update [`"]?users[`"]? set [`"]?first_sign_in_at/i.test(q.sql) ? 'users.first_sign_in_at' : undefined);
       if (table) writers.push({ table, tx: q.__knexTxId });
     });
   });
@@ -122,7 +122,6 @@ describe.each(storeMatrix)('request commit on $name', (kind) => {
       const failing = async (trx: import('knex').Knex.Transaction) => {
         await trx.raw('select * from no_such_table_here');
       };
-      const { deferToRequestCommit } = await import('../../src/audit/request-batch.js');
       await expect(
         inRequest(async () => {
           await devices.signedIn(u.id, hash, seen(1_000), () => created.push('new'));
@@ -154,6 +153,56 @@ describe.each(storeMatrix)('request commit on $name', (kind) => {
       await new DevicesRepo(t.db).signedIn(u.id, hash, seen(1_000), () => created.push('new'));
       expect(created).toEqual(['new']);
       expect(await device(u.id)).toMatchObject({ lastSeen: 1_000 });
+    });
+  });
+
+  describe('first sign-in mark', () => {
+    const users = () => new UsersRepo(t.db);
+    const firstAt = async (id: string) => (await users().findById(id))?.firstSignInAt;
+
+    it('joins the request commit with the audit events; a second mark keeps the first time', async () => {
+      const u = await t.user();
+      writers.length = 0;
+      await inRequest(async () => {
+        await users().markFirstSignIn(u.id, 5_000);
+        await audit.record({ type: 'login.complete', outcome: 'success', userId: u.id });
+        expect(await firstAt(u.id)).toBeNull(); // not yet
+      });
+      expect(await firstAt(u.id)).toBe(5_000);
+      expect(writers.map((w) => w.table)).toEqual(['users.first_sign_in_at', 'audit_events']);
+      expect(writers[0]!.tx).toBeDefined();
+      expect(writers[0]!.tx).toBe(writers[1]!.tx);
+      await inRequest(() => users().markFirstSignIn(u.id, 9_000));
+      expect(await firstAt(u.id)).toBe(5_000);
+    });
+
+    it('a failed commit leaves the account unmarked', async () => {
+      const u = await t.user();
+      await expect(
+        inRequest(async () => {
+          await users().markFirstSignIn(u.id, 5_000);
+          deferToRequestCommit(async (trx) => {
+            await trx.raw('select * from no_such_table_here');
+          });
+        }),
+      ).rejects.toThrow();
+      expect(await firstAt(u.id)).toBeNull();
+    });
+
+    it('an account deleted before the commit does not fail it', async () => {
+      const u = await t.user();
+      await inRequest(async () => {
+        await users().markFirstSignIn(u.id, 5_000);
+        await audit.record({ type: 'login.complete', outcome: 'success', userId: u.id });
+        await users().delete(u.id);
+      });
+      expect(await events(u.id)).toEqual([{ type: 'login.complete' }]);
+    });
+
+    it('outside a request, marks at once', async () => {
+      const u = await t.user();
+      await users().markFirstSignIn(u.id, 7_000);
+      expect(await firstAt(u.id)).toBe(7_000);
     });
   });
 });
