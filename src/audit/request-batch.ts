@@ -23,6 +23,8 @@ interface Batch {
   events: PendingEvent[];
   writes: DeferredWrite[];
   afterCommit: Array<() => void>;
+  /** Keys of `once` writes already in this batch. */
+  once: Set<string>;
 }
 
 const openBatch = () => {
@@ -51,17 +53,24 @@ export function deferToRequestCommit(write: DeferredWrite, afterCommit?: () => v
 
 /**
  * A durable write that nothing reads before the request ends: in the request's commit when there is a request
- * batch (deferToRequestCommit), else at once on `db`. `afterCommit` runs once it is stored, either way.
+ * batch (deferToRequestCommit), else at once on `db`. `afterCommit` runs once it is stored, either way. A write
+ * with a `once` key already in the request's batch is not added again (the same idempotent update asked for
+ * by two steps of one request).
  */
-export async function writeWithRequestCommit(db: Db, write: (db: Db) => Promise<void>, afterCommit?: () => void): Promise<void> {
-  if (deferToRequestCommit(write, afterCommit)) return;
+export async function writeWithRequestCommit(db: Db, write: (db: Db) => Promise<void>, opts: { afterCommit?: () => void; once?: string } = {}): Promise<void> {
+  const batch = openBatch();
+  if (batch && opts.once !== undefined) {
+    if (batch.once.has(opts.once)) return;
+    batch.once.add(opts.once);
+  }
+  if (deferToRequestCommit(write, opts.afterCommit)) return;
   await guardStore(() => write(db));
-  afterCommit?.();
+  opts.afterCommit?.();
 }
 
 export function batchAuditPerRequest(audit: AuditLog) {
   return function auditBatch(_ctx: Context, next: Next) {
-    const batch: Batch = { open: true, events: [], writes: [], afterCommit: [] };
+    const batch: Batch = { open: true, events: [], writes: [], afterCommit: [], once: new Set() };
     return withScopeValue('audit', batch, async () => {
       try {
         await next();

@@ -69,8 +69,10 @@ export class DevicesRepo {
       async (db) => {
         created = await upsertSeen(db, userId, deviceHash, seen);
       },
-      () => {
-        if (created) onCreated?.();
+      {
+        afterCommit: () => {
+          if (created) onCreated?.();
+        },
       },
     );
   }

@@ -61,12 +61,17 @@ export class UsersRepo {
   /**
    * Marks the account's first sign-in (no-op after the first). Nothing in the same request reads it back, so
    * inside a request it joins the request's commit (src/audit/request-batch.ts): on SQLite one fsync less for
-   * every account's first sign-in. An account deleted meanwhile matches no row.
+   * every account's first sign-in, and once per request. An account deleted meanwhile matches no row.
    */
   async markFirstSignIn(id: string, nowMs: number): Promise<void> {
-    await writeWithRequestCommit(this.db, async (db) => {
-      await db('users').where({ id }).whereNull('first_sign_in_at').update({ first_sign_in_at: nowMs });
-    });
+    await writeWithRequestCommit(
+      this.db,
+      async (db) => {
+        await db('users').where({ id }).whereNull('first_sign_in_at').update({ first_sign_in_at: nowMs });
+      },
+      // The enforcement gate and the completed sign-in both mark it, often in the same request: one update.
+      { once: `first-sign-in:${id}` },
+    );
   }
 
   /**
