@@ -22,6 +22,17 @@ await build({
   input: join(root, 'dist/src/main.js'),
   platform: 'node',
   external: (id) => !id.startsWith('.') && !id.startsWith('/') && !folded(id),
-  output: { file: join(root, 'dist/src/main.bundle.js'), format: 'esm', codeSplitting: false, sourcemap: true },
+  output: {
+    file: join(root, 'dist/src/main.bundle.js'),
+    format: 'esm',
+    codeSplitting: false,
+    sourcemap: true,
+    // V8 keeps every module's source text in the heap, as two bytes per character once a single non-ASCII
+    // character occurs (our comments have dashes and arrows): without comments and with non-ASCII escaped, the
+    // kept source is 0.7 MiB instead of 1.6. Not mangled, not compressed, one statement per line: names and
+    // stack traces stay as written.
+    comments: false,
+    minify: { compress: false, mangle: false, codegen: { removeWhitespace: false, asciiOnly: true } },
+  },
   logLevel: 'warn',
 });

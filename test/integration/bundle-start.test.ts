@@ -5,7 +5,7 @@
  * The bundle is made by `npm run build` (which `npm ci` runs through `prepare`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -30,6 +30,8 @@ describe('the bundled server (npm start)', () => {
     expect(existsSync(bundle), `${bundle} is missing: run npm run build`).toBe(true);
     // A bundle older than the compiled entry it was made from would test stale code.
     expect(statSync(bundle).mtimeMs).toBeGreaterThanOrEqual(statSync(join(PROJECT_ROOT, 'dist/src/main.js')).mtimeMs);
+    // ASCII only (scripts/bundle.mjs): V8 then keeps the source text it holds at one byte per character.
+    expect(readFileSync(bundle, 'latin1')).not.toMatch(/[^\x00-\x7f]/);
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     child = spawn(process.execPath, [bundle], {
