@@ -17,7 +17,8 @@ import type { SecondFactorKind } from '../factors/registry.js';
 import type { FactorContext, FactorInput, VerifiedMethod } from '../factors/types.js';
 import { normaliseEmail } from '../store/repos/users.js';
 import type { LevelRule } from '../policy/levels.js';
-import { currentLevel, usefulFactors } from '../policy/decision.js';
+import { usefulFactors } from '../policy/decision.js';
+import { factorsToOffer } from '../policy/offer.js';
 import { assuranceRequirement, decide, freshSince, liveMethods, ruleFor, type AssuranceRequirement, type Decision } from '../policy/requirement.js';
 import { readAccountAssurance, type AccountAssurance } from '../factors/assurance.js';
 import { readClientPolicy, isSensitiveRequest } from '../policy/client-policy.js';
@@ -187,34 +188,12 @@ export class SignInFlow {
     };
   }
 
-  /**
-   * The requirement and the second factors worth offering now: enrolled, allowed for the client, not
-   * verified within the level's max age, and able to reach the required level — or, only for clients that
-   * accept a lower acr on voluntary requests, the highest level still reachable at or above the floor.
-   */
+  /** The requirement, the account's side of it, the methods still valid, and the second factors worth offering now (policy/offer.ts). */
   private async target(details: InteractionDetails, authCtx: AuthContext) {
     const { req, account } = await this.evaluate(details, authCtx);
-    const { policy, levels } = req;
     const now = this.nowSeconds();
     const methods = liveMethods(authCtx.methods, account.activeFactorIds);
-    const offerFor = (level: number): SecondFactorKind[] => {
-      const rule = ruleFor(req, level);
-      if (!rule) return [];
-      // A factor verified longer ago than this level's max age (or than a sensitive action allows) may be
-      // verified again.
-      const since = Math.max(freshSince(req, now, level), now - (req.secondFactorWithin ?? Number.POSITIVE_INFINITY));
-      const candidates = account.secondFactorKinds
-        .filter((k) => !methods.some((m) => m.kind === k && m.at >= since))
-        .map((k) => ({ kind: k, category: this.registry[k].info.category, phishingResistant: this.registry[k].info.phishingResistant }));
-      return usefulFactors(rule, methods, candidates, now, policy).map((c) => c.kind) as SecondFactorKind[];
-    };
-    let offer = offerFor(req.level);
-    if (offer.length === 0 && req.mayLower) {
-      for (let level = req.level - 1; level >= req.floor && offer.length === 0; level--) {
-        if (currentLevel(levels, methods, now, policy) >= level) break;
-        offer = offerFor(level);
-      }
-    }
+    const offer = factorsToOffer(req, account.secondFactorKinds, methods, now, (kind) => this.registry[kind].info);
     return { req, account, methods, offer, now };
   }
 
@@ -361,7 +340,7 @@ export class SignInFlow {
     if (!methods.some((m) => m.kind === 'password' && m.at >= now - 600)) return [];
     const rule = ruleFor(req);
     if (!rule) return [];
-    const candidates = (['webauthn', 'totp'] as const).map((k) => ({ kind: k, category: this.registry[k].info.category, phishingResistant: this.registry[k].info.phishingResistant }));
+    const candidates = (['webauthn', 'totp'] as const).map((k) => this.registry[k].info);
     return usefulFactors(rule, methods, candidates, now, req.policy).map((c) => c.kind as SecondFactorKind);
   }
 
