@@ -59,9 +59,10 @@ export class UsersRepo {
   }
 
   /**
-   * Marks the account's first sign-in (no-op after the first). Nothing in the same request reads it back, so
-   * inside a request it joins the request's commit (src/audit/request-batch.ts): on SQLite one fsync less for
-   * every account's first sign-in, and once per request. An account deleted meanwhile matches no row.
+   * Marks the account's first sign-in (no-op after the first). Inside a request it joins the request's commit
+   * (src/audit/request-batch.ts), once per request: on SQLite one fsync less for every account's first sign-in.
+   * The one reader in the same request, the completed sign-in's "signed in before?" (src/risk/service.ts),
+   * treats a mark made during this sign-in and no mark alike. An account deleted meanwhile matches no row.
    */
   async markFirstSignIn(id: string, nowMs: number): Promise<void> {
     await writeWithRequestCommit(
