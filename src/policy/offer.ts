@@ -32,8 +32,9 @@ export function factorsToOffer<K extends CandidateFactor['kind']>(
   };
   let offer = offerFor(req.level);
   if (offer.length === 0 && req.mayLower) {
+    const held = currentLevel(req.levels, methods, nowSeconds, req.policy);
     for (let level = req.level - 1; level >= req.floor && offer.length === 0; level--) {
-      if (currentLevel(req.levels, methods, nowSeconds, req.policy) >= level) break;
+      if (held >= level) break;
       offer = offerFor(level);
     }
   }
