@@ -1,6 +1,6 @@
 /**
- * The sign-in state machine behind the hosted pages: which step comes next, and finishing the
- * oidc-provider interaction with the acr/amr the verified methods reached.
+ * The sign-in state machine behind the hosted pages: which step comes next, until one of the exits (exits.ts)
+ * ends the interaction — finishing it with the acr/amr the verified methods reached.
  */
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
@@ -19,16 +19,16 @@ import { normaliseEmail } from '../store/repos/users.js';
 import type { LevelRule } from '../policy/levels.js';
 import { usefulFactors } from '../policy/decision.js';
 import { factorsToOffer } from '../policy/offer.js';
-import { assuranceRequirement, decide, freshSince, liveMethods, ruleFor, type AssuranceRequirement, type Decision } from '../policy/requirement.js';
+import { assuranceRequirement, decide, freshSince, liveMethods, ruleFor, type AssuranceRequirement } from '../policy/requirement.js';
 import { readAccountAssurance, type AccountAssurance } from '../factors/assurance.js';
 import { readClientPolicy, isSensitiveRequest } from '../policy/client-policy.js';
 import type { RiskService, SessionOrigin } from '../risk/service.js';
 import { EnforcementGate, type EnforcementGateDeps } from './enforcement-gate.js';
+import { InteractionExits } from './exits.js';
 import type { KvStore } from '../store/kv.js';
-import { LEVEL_CHECK, type StepwiseLoginExtras } from '../oidc/policy.js';
+import { LEVEL_CHECK } from '../oidc/policy.js';
 import { AppError } from '../errors/index.js';
 import { clientBranding } from './client-branding.js';
-import { preferredRequestLocale } from '../i18n/context.js';
 
 export interface FlowDeps {
   provider: Provider;
@@ -52,21 +52,13 @@ export interface FlowDeps {
   recoveryEnrollment?: EnforcementGateDeps['recoveryEnrollment'];
 }
 
-/** A step-up: the session's own account asked again only because its level is not enough (audit `stepUp`, metrics). */
-const stepUpDetail = (details: InteractionDetails) =>
-  details.session?.accountId && details.prompt.reasons.every((r) => r === LEVEL_CHECK) ? { stepUp: true } : {};
-
-const SCOPE_LABELS: Record<string, string> = {
-  openid: 'Sign you in with your Stepwise account',
-  email: 'Read your email address',
-  profile: 'Read your name',
-  offline_access: 'Stay signed in to this application (refresh tokens)',
-};
-
 export class SignInFlow {
   private readonly gate: EnforcementGate;
+  /** Every way back to the RP: finish, unmet, denied, abort, consent (exits.ts). */
+  readonly exits: InteractionExits;
 
   constructor(private readonly deps: FlowDeps) {
+    this.exits = new InteractionExits(deps);
     this.gate = new EnforcementGate({
       users: deps.users,
       factorService: deps.factorService,
@@ -77,144 +69,62 @@ export class SignInFlow {
     });
   }
 
-  get registry() {
-    return this.deps.factorService.registry;
-  }
-
-  get factorService() {
-    return this.deps.factorService;
-  }
-
-  private nowSeconds() {
-    return Math.floor(this.deps.now() / 1000);
-  }
-
-  async clientView(details: InteractionDetails) {
-    const clientId = String(details.params.client_id);
-    const client = await this.deps.clients.find(clientId);
-    return { id: clientId, name: (client?.client_name as string | undefined) ?? clientId, ...clientBranding(client) };
-  }
-
-  /** "Keep me signed in" from the login form; unchecked makes the SSO session cookie a browser-session cookie. */
-  async keepSignedIn(uid: string, keep: boolean): Promise<void> {
-    await this.deps.kv.set(`keep:${uid}`, keep ? '1' : '0', 3600);
-  }
-
-  async isFirstParty(details: InteractionDetails): Promise<boolean> {
-    return Boolean((await this.deps.clients.find(String(details.params.client_id)))?.first_party);
-  }
-
-  requestedScopes(details: InteractionDetails) {
-    const missing = (details.prompt.details.missingOIDCScope as string[] | undefined) ?? String(details.params.scope ?? '').split(' ');
-    return missing.filter(Boolean).map((s) => ({ name: s, label: SCOPE_LABELS[s] ?? s }));
-  }
+  // ── The steps, in the order a sign-in meets them ──
 
   /**
-   * What this authorization request needs for this account: the one requirement (policy/requirement.ts),
-   * built from the request's raw parameters, the client's policy and the account's demand — exactly what
-   * the login prompt's check builds, so the flow can never finish where the check would refuse.
+   * On GET of the interaction page: continue a sign-in that already has a verified step, or — when the only
+   * reason for this prompt is an insufficient level — step up: keep the session's still-valid methods
+   * (the user keeps their password step) and ask only for what is missing.
    */
-  async evaluate(details: InteractionDetails, authCtx: AuthContext): Promise<{ req: AssuranceRequirement; account: AccountAssurance }> {
-    const [client, account] = await Promise.all([
-      this.deps.clients.find(String(details.params.client_id)),
-      readAccountAssurance(this.deps.factorService, authCtx.accountId),
-    ]);
-    const risk = authCtx.risk;
-    const req = assuranceRequirement({
-      levels: this.deps.levels,
-      client,
-      params: details.params,
-      demands: risk?.demands ?? [],
-      secondFactorWithin: risk?.secondFactorWithin,
-    });
-    return { req, account };
+  async resume(ctx: Context, details: InteractionDetails): Promise<string | null> {
+    if (details.prompt.details.stepwise_unmet) {
+      return this.exits.unmet(ctx, details, { accountId: details.session?.accountId ?? '', methods: [] });
+    }
+    const existing = await this.deps.authContexts.get(details.uid);
+    if (existing) return `/interaction/${details.uid}/factor`;
+    const session = details.session;
+    const stepUpOnly = session?.accountId && details.prompt.reasons.every((r) => r === LEVEL_CHECK);
+    if (!stepUpOnly || !session?.uid) return null;
+    const sctx = await this.deps.sessions.get(session.uid);
+    if (!sctx || sctx.accountId !== session.accountId) return null;
+    // Keep only methods still valid for the level asked for; if the password is not among them, the user
+    // signs in again from the password step.
+    // The step-up is judged like a sign-in: from where it comes, for what it asks.
+    const judged = await this.judge(ctx, details, { accountId: sctx.accountId, methods: sctx.methods }, sctx.origin ?? { deviceHash: null, network: null });
+    if (!judged) return this.exits.denied(ctx, details, sctx.accountId);
+    const { req } = await this.evaluate(details, judged);
+    const since = freshSince(req, this.nowSeconds());
+    const carried: AuthContext = { ...judged, methods: sctx.methods.filter((m) => m.at >= since) };
+    if (!carried.methods.some((m) => m.kind === 'password' || (m.kind === 'webauthn' && m.userVerified))) {
+      await this.deps.authContexts.clear(details.uid);
+      return null;
+    }
+    await this.deps.authContexts.set(details.uid, carried);
+    return this.advance(ctx, details, carried);
   }
 
-  /**
-   * Judges this sign-in's risk once (after the first factor, or when an SSO step-up starts) and holds every
-   * later step to that verdict. A denial ends the sign-in on a page that says what to do.
-   */
-  private async judge(ctx: Context, details: InteractionDetails, authCtx: AuthContext, origin?: SessionOrigin, deviceId?: string): Promise<AuthContext | null> {
+  /** Password step. Returns where to send the browser next. */
+  async password(ctx: Context, details: InteractionDetails, email: string, password: string): Promise<string> {
+    const { loginGuard, audit } = this.deps;
+    const account = normaliseEmail(email);
     const clientId = String(details.params.client_id);
-    const policy = readClientPolicy(await this.deps.clients.find(clientId));
-    const request = this.deps.risk.requestContext(ctx);
-    const assessment = await this.deps.risk.assess(deviceId ? { ...request, deviceId } : request, authCtx.accountId, {
-      sensitive: isSensitiveRequest(policy, details.params.scope),
-      rememberedAllowed: policy.remembered_devices !== false,
-      session: origin,
-    });
-    if (!assessment) throw new AppError('interaction_not_found');
-    const { verdict } = assessment;
-    await this.deps.risk.audit(verdict, { userId: authCtx.accountId, clientId, ip: ctx.ip, sso: Boolean(origin) });
-    if (verdict.denied) return null;
-    const judged: AuthContext = { ...authCtx, risk: { demands: verdict.demands, secondFactorWithin: verdict.secondFactorWithin, observed: verdict.observed } };
-    await this.deps.authContexts.set(details.uid, judged);
-    return judged;
-  }
-
-  /** The risk policy refused the sign-in: the page explains, and the RP gets access_denied. */
-  async denied(ctx: Context, details: InteractionDetails, accountId: string): Promise<string> {
-    await this.deps.authContexts.clear(details.uid);
-    await this.deps.kv.set(`denied:${details.uid}`, accountId, 3600);
-    await this.deps.audit.record({ type: 'login.denied', outcome: 'failure', userId: accountId, clientId: String(details.params.client_id), ip: ctx.ip, details: stepUpDetail(details) });
-    return `/interaction/${details.uid}/denied`;
-  }
-
-  /** Whether this interaction was refused by the risk policy (the denied page shows only then). */
-  async wasDenied(details: InteractionDetails): Promise<boolean> {
-    return (await this.deps.kv.get(`denied:${details.uid}`)) !== null;
-  }
-
-  /** Leaves a refused sign-in: back to the RP with access_denied. */
-  async leaveDenied(ctx: Context, details: InteractionDetails): Promise<string> {
-    await this.deps.kv.del(`denied:${details.uid}`);
-    return this.deps.provider.interactionResult(
-      ctx.req,
-      ctx.res,
-      { error: 'access_denied', error_description: 'the sign-in was refused by the security policy' },
-      { mergeWithLastSubmission: false },
-    );
-  }
-
-  /** The signed-in-so-far user of this interaction, or an error sending them back to the login page. */
-  async factorContext(details: InteractionDetails): Promise<{ ctx: FactorContext; authCtx: AuthContext }> {
-    const authCtx = await this.deps.authContexts.get(details.uid);
-    if (!authCtx) throw new AppError('not_authenticated', 'Enter your email and password first.');
-    const user = await this.deps.users.findById(authCtx.accountId);
-    if (!user || user.disabled) throw new AppError('interaction_not_found');
-    return {
-      authCtx,
-      ctx: { userId: user.id, userEmail: user.email, userName: user.name, scope: details.uid, now: this.deps.now() },
-    };
-  }
-
-  /** The requirement, the account's side of it, the methods still valid, and the second factors worth offering now (policy/offer.ts). */
-  private async target(details: InteractionDetails, authCtx: AuthContext) {
-    const { req, account } = await this.evaluate(details, authCtx);
-    const now = this.nowSeconds();
-    const methods = liveMethods(authCtx.methods, account.activeFactorIds);
-    const offer = factorsToOffer(req, account.secondFactorKinds, methods, now, (kind) => this.registry[kind].info);
-    return { req, account, methods, offer, now };
-  }
-
-  /** Second-factor kinds worth offering now: enrolled, allowed for the client, and able to reach the goal. */
-  async remainingFactors(details: InteractionDetails, authCtx: AuthContext): Promise<SecondFactorKind[]> {
-    return (await this.target(details, authCtx)).offer;
-  }
-
-  /** Verifies one second factor in this interaction and moves on; `remember_device` in the input marks the device. */
-  async secondFactor(ctx: Context, details: InteractionDetails, kind: string, input: FactorInput): Promise<string> {
-    const { ctx: fctx, authCtx } = await this.factorContext(details);
-    const method = await this.deps.factorService.verify(kind, fctx, input, { ip: ctx.ip, clientId: String(details.params.client_id) });
-    const remember = input.remember_device === true || input.remember_device === '1' || input.remember_device === 'on';
-    if (remember && (await this.rememberDays(details)) > 0) await this.deps.authContexts.set(details.uid, { ...authCtx, rememberDevice: true });
-    return this.afterMethod(ctx, details, authCtx.accountId, method);
-  }
-
-  /** Days "remember this device" lasts for this client (0: the policy or the client does not offer it). */
-  async rememberDays(details: InteractionDetails): Promise<number> {
-    const policy = readClientPolicy(await this.deps.clients.find(String(details.params.client_id)));
-    return policy.remembered_devices === false ? 0 : this.deps.risk.policy.rememberedDeviceDays;
+    let verified;
+    try {
+      // Counted on every sign-in throttle before the hash is checked (security/login-guard.ts).
+      verified = await loginGuard.password(ctx, account, () => this.deps.password.verify(email, password, this.nowSeconds()));
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'invalid_credentials') {
+        await audit.record({ type: 'login.password', outcome: 'failure', clientId, ip: ctx.ip, details: { email: account } });
+        await this.deps.risk.failedPassword(account, ctx.ip);
+      }
+      throw err;
+    }
+    await audit.record({ type: 'login.password', outcome: 'success', userId: verified.user.id, clientId, ip: ctx.ip });
+    // Known browser: remembered right after the verified password, not at the end of the sign-in. It only
+    // exempts this browser from the per-account password throttles (it keeps its own per-account+device
+    // limit); second factors keep their throttles, so a browser that knows the password gains nothing more.
+    const deviceId = await this.deps.knownBrowsers.remember(ctx, verified.user.id);
+    return this.firstFactor(ctx, details, verified.user.id, verified.method, deviceId);
   }
 
   /** Passkey as the first step: the credential names the user. */
@@ -247,8 +157,39 @@ export class SignInFlow {
   private async firstFactor(ctx: Context, details: InteractionDetails, accountId: string, method: VerifiedMethod, deviceId: string): Promise<string> {
     const started = await this.deps.authContexts.addMethod(details.uid, accountId, method);
     const judged = await this.judge(ctx, details, started, undefined, deviceId);
-    if (!judged) return this.denied(ctx, details, accountId);
+    if (!judged) return this.exits.denied(ctx, details, accountId);
     return this.advance(ctx, details, judged);
+  }
+
+  /**
+   * Judges this sign-in's risk once (after the first factor, or when an SSO step-up starts) and holds every
+   * later step to that verdict. A denial ends the sign-in on a page that says what to do.
+   */
+  private async judge(ctx: Context, details: InteractionDetails, authCtx: AuthContext, origin?: SessionOrigin, deviceId?: string): Promise<AuthContext | null> {
+    const clientId = String(details.params.client_id);
+    const policy = readClientPolicy(await this.deps.clients.find(clientId));
+    const request = this.deps.risk.requestContext(ctx);
+    const assessment = await this.deps.risk.assess(deviceId ? { ...request, deviceId } : request, authCtx.accountId, {
+      sensitive: isSensitiveRequest(policy, details.params.scope),
+      rememberedAllowed: policy.remembered_devices !== false,
+      session: origin,
+    });
+    if (!assessment) throw new AppError('interaction_not_found');
+    const { verdict } = assessment;
+    await this.deps.risk.audit(verdict, { userId: authCtx.accountId, clientId, ip: ctx.ip, sso: Boolean(origin) });
+    if (verdict.denied) return null;
+    const judged: AuthContext = { ...authCtx, risk: { demands: verdict.demands, secondFactorWithin: verdict.secondFactorWithin, observed: verdict.observed } };
+    await this.deps.authContexts.set(details.uid, judged);
+    return judged;
+  }
+
+  /** Verifies one second factor in this interaction and moves on; `remember_device` in the input marks the device. */
+  async secondFactor(ctx: Context, details: InteractionDetails, kind: string, input: FactorInput): Promise<string> {
+    const { ctx: fctx, authCtx } = await this.factorContext(details);
+    const method = await this.deps.factorService.verify(kind, fctx, input, { ip: ctx.ip, clientId: String(details.params.client_id) });
+    const remember = input.remember_device === true || input.remember_device === '1' || input.remember_device === 'on';
+    if (remember && (await this.rememberDays(details)) > 0) await this.deps.authContexts.set(details.uid, { ...authCtx, rememberDevice: true });
+    return this.afterMethod(ctx, details, authCtx.accountId, method);
   }
 
   private async afterMethod(ctx: Context, details: InteractionDetails, accountId: string, method: VerifiedMethod): Promise<string> {
@@ -256,75 +197,56 @@ export class SignInFlow {
     return this.advance(ctx, details, authCtx);
   }
 
-  /** Password step. Returns where to send the browser next. */
-  async password(ctx: Context, details: InteractionDetails, email: string, password: string): Promise<string> {
-    const { loginGuard, audit } = this.deps;
-    const account = normaliseEmail(email);
-    const clientId = String(details.params.client_id);
-    let verified;
-    try {
-      // Counted on every sign-in throttle before the hash is checked (security/login-guard.ts).
-      verified = await loginGuard.password(ctx, account, () => this.deps.password.verify(email, password, this.nowSeconds()));
-    } catch (err) {
-      if (err instanceof AppError && err.code === 'invalid_credentials') {
-        await audit.record({ type: 'login.password', outcome: 'failure', clientId, ip: ctx.ip, details: { email: account } });
-        await this.deps.risk.failedPassword(account, ctx.ip);
-      }
-      throw err;
-    }
-    await audit.record({ type: 'login.password', outcome: 'success', userId: verified.user.id, clientId, ip: ctx.ip });
-    // Known browser: remembered right after the verified password, not at the end of the sign-in. It only
-    // exempts this browser from the per-account password throttles (it keeps its own per-account+device
-    // limit); second factors keep their throttles, so a browser that knows the password gains nothing more.
-    const deviceId = await this.deps.knownBrowsers.remember(ctx, verified.user.id);
-    return this.firstFactor(ctx, details, verified.user.id, verified.method, deviceId);
-  }
-
-  /**
-   * On GET of the interaction page: continue a sign-in that already has a verified step, or — when the only
-   * reason for this prompt is an insufficient level — step up: keep the session's still-valid methods
-   * (the user keeps their password step) and ask only for what is missing.
-   */
-  async resume(ctx: Context, details: InteractionDetails): Promise<string | null> {
-    if (details.prompt.details.stepwise_unmet) {
-      return this.unmet(ctx, details, { accountId: details.session?.accountId ?? '', methods: [] });
-    }
-    const existing = await this.deps.authContexts.get(details.uid);
-    if (existing) return `/interaction/${details.uid}/factor`;
-    const session = details.session;
-    const stepUpOnly = session?.accountId && details.prompt.reasons.every((r) => r === LEVEL_CHECK);
-    if (!stepUpOnly || !session?.uid) return null;
-    const sctx = await this.deps.sessions.get(session.uid);
-    if (!sctx || sctx.accountId !== session.accountId) return null;
-    // Keep only methods still valid for the level asked for; if the password is not among them, the user
-    // signs in again from the password step.
-    // The step-up is judged like a sign-in: from where it comes, for what it asks.
-    const judged = await this.judge(ctx, details, { accountId: sctx.accountId, methods: sctx.methods }, sctx.origin ?? { deviceHash: null, network: null });
-    if (!judged) return this.denied(ctx, details, sctx.accountId);
-    const { req } = await this.evaluate(details, judged);
-    const since = freshSince(req, this.nowSeconds());
-    const carried: AuthContext = { ...judged, methods: sctx.methods.filter((m) => m.at >= since) };
-    if (!carried.methods.some((m) => m.kind === 'password' || (m.kind === 'webauthn' && m.userVerified))) {
-      await this.deps.authContexts.clear(details.uid);
-      return null;
-    }
-    await this.deps.authContexts.set(details.uid, carried);
-    return this.advance(ctx, details, carried);
-  }
-
   /** Finishes when the reached level is enough, otherwise sends the user to the next factor. */
   async advance(ctx: Context, details: InteractionDetails, authCtx: AuthContext): Promise<string> {
     const { req, methods, offer, now } = await this.target(details, authCtx);
-    if (req.unmet) return this.unmet(ctx, details, authCtx);
+    if (req.unmet) return this.exits.unmet(ctx, details, authCtx);
     const reached = decide(req, methods, now);
-    if (reached) return (await this.gate.check(ctx, details, authCtx)) ?? this.finish(ctx, details, { ...authCtx, methods }, reached);
+    if (reached) return (await this.gate.check(ctx, details, authCtx)) ?? this.exits.finish(ctx, details, { ...authCtx, methods }, reached);
     if (offer.length > 0) return `/interaction/${details.uid}/factor`;
     // Cannot reach the level. A client may accept a lower level for voluntary requests — never below the
     // floor (its minimum and the account's demand), so a two-factor account never leaves with a password.
     const lower = decide(req, methods, now, { allowLower: true });
-    if (lower) return this.finish(ctx, details, { ...authCtx, methods }, lower);
+    if (lower) return this.exits.finish(ctx, details, { ...authCtx, methods }, lower);
     if ((await this.enrollableFactors(details, authCtx)).length > 0) return `/interaction/${details.uid}/enroll`;
-    return this.unmet(ctx, details, authCtx);
+    return this.exits.unmet(ctx, details, authCtx);
+  }
+
+  // ── The requirement, and what to offer towards it ──
+
+  /**
+   * What this authorization request needs for this account: the one requirement (policy/requirement.ts),
+   * built from the request's raw parameters, the client's policy and the account's demand — exactly what
+   * the login prompt's check builds, so the flow can never finish where the check would refuse.
+   */
+  async evaluate(details: InteractionDetails, authCtx: AuthContext): Promise<{ req: AssuranceRequirement; account: AccountAssurance }> {
+    const [client, account] = await Promise.all([
+      this.deps.clients.find(String(details.params.client_id)),
+      readAccountAssurance(this.deps.factorService, authCtx.accountId),
+    ]);
+    const risk = authCtx.risk;
+    const req = assuranceRequirement({
+      levels: this.deps.levels,
+      client,
+      params: details.params,
+      demands: risk?.demands ?? [],
+      secondFactorWithin: risk?.secondFactorWithin,
+    });
+    return { req, account };
+  }
+
+  /** The requirement, the account's side of it, the methods still valid, and the second factors worth offering now (policy/offer.ts). */
+  private async target(details: InteractionDetails, authCtx: AuthContext) {
+    const { req, account } = await this.evaluate(details, authCtx);
+    const now = this.nowSeconds();
+    const methods = liveMethods(authCtx.methods, account.activeFactorIds);
+    const offer = factorsToOffer(req, account.secondFactorKinds, methods, now, (kind) => this.registry[kind].info);
+    return { req, account, methods, offer, now };
+  }
+
+  /** Second-factor kinds worth offering now: enrolled, allowed for the client, and able to reach the goal. */
+  async remainingFactors(details: InteractionDetails, authCtx: AuthContext): Promise<SecondFactorKind[]> {
+    return (await this.target(details, authCtx)).offer;
   }
 
   /**
@@ -344,6 +266,26 @@ export class SignInFlow {
     return usefulFactors(rule, methods, candidates, now, req.policy).map((c) => c.kind as SecondFactorKind);
   }
 
+  // ── What the pages need ──
+
+  /** The signed-in-so-far user of this interaction, or an error sending them back to the login page. */
+  async factorContext(details: InteractionDetails): Promise<{ ctx: FactorContext; authCtx: AuthContext }> {
+    const authCtx = await this.deps.authContexts.get(details.uid);
+    if (!authCtx) throw new AppError('not_authenticated', 'Enter your email and password first.');
+    const user = await this.deps.users.findById(authCtx.accountId);
+    if (!user || user.disabled) throw new AppError('interaction_not_found');
+    return {
+      authCtx,
+      ctx: { userId: user.id, userEmail: user.email, userName: user.name, scope: details.uid, now: this.deps.now() },
+    };
+  }
+
+  /** Days "remember this device" lasts for this client (0: the policy or the client does not offer it). */
+  async rememberDays(details: InteractionDetails): Promise<number> {
+    const policy = readClientPolicy(await this.deps.clients.find(String(details.params.client_id)));
+    return policy.remembered_devices === false ? 0 : this.deps.risk.policy.rememberedDeviceDays;
+  }
+
   /** What the MFA notice page shows (src/interactions/enforcement-gate.ts). */
   mfaNotice(details: InteractionDetails): Promise<{ daysLeft: number } | null> {
     return this.gate.notice(details);
@@ -354,95 +296,26 @@ export class SignInFlow {
     return this.advance(ctx, details, await this.gate.postpone(ctx, details));
   }
 
-  /** The user cannot reach the required level with what they have enrolled (OpenID Connect Unmet Authentication Requirements 1.0). */
-  async unmet(ctx: Context, details: InteractionDetails, authCtx: AuthContext): Promise<string> {
-    await this.deps.authContexts.clear(details.uid);
-    await this.deps.audit.record({
-      type: 'login.unmet_requirements',
-      outcome: 'failure',
-      userId: authCtx.accountId,
-      clientId: String(details.params.client_id),
-      ip: ctx.ip,
-      details: stepUpDetail(details),
-    });
-    return this.deps.provider.interactionResult(
-      ctx.req,
-      ctx.res,
-      { error: 'unmet_authentication_requirements', error_description: 'the user cannot reach the requested authentication level' },
-      { mergeWithLastSubmission: false },
-    );
+  async clientView(details: InteractionDetails) {
+    const clientId = String(details.params.client_id);
+    const client = await this.deps.clients.find(clientId);
+    return { id: clientId, name: (client?.client_name as string | undefined) ?? clientId, ...clientBranding(client) };
   }
 
-  async finish(ctx: Context, details: InteractionDetails, authCtx: AuthContext, decision: Decision): Promise<string> {
-    const { acr } = decision;
-    const extras: StepwiseLoginExtras = decision.lowered ? { stepwise_lower: true } : {};
-    // auth_time is this (latest) active authentication; the methods with their own times travel along so the
-    // policy check can persist them for the session (see oidc/policy.ts).
-    const observed = authCtx.risk?.observed;
-    const sessionCtx: AuthContext = {
-      ...authCtx,
-      origin: observed ? { deviceHash: observed.deviceHash, network: observed.network } : authCtx.origin,
-    };
-    const login: Record<string, unknown> & StepwiseLoginExtras = {
-      accountId: authCtx.accountId,
-      acr,
-      amr: decision.amr,
-      ts: this.nowSeconds(),
-      // oidc-provider: remember=false → session.transient (no Expires on the session cookie).
-      remember: (await this.deps.kv.get(`keep:${details.uid}`)) !== '0',
-      stepwise: sessionCtx,
-      ...extras,
-    };
-    const result = { login: login as { accountId: string; acr: string; amr: string[]; ts: number; remember: boolean } };
-    const target = await this.deps.provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
-    await this.deps.authContexts.clear(details.uid);
-    // The language this sign-in was made in (ui_locales, switcher cookie, Accept-Language) becomes the user's
-    // stored one, for mails sent later without a request of theirs. One UPDATE, a no-op when unchanged; a
-    // failure to remember it never fails the sign-in.
-    const locale = await preferredRequestLocale();
-    if (locale) await this.deps.users.rememberLocale(authCtx.accountId, locale).catch(() => undefined);
-    if (observed) {
-      // This device, network and place are now known for the user; a second factor in this sign-in is the
-      // device's last MFA; "remember this device" marks it.
-      const startedAt = Math.min(...authCtx.methods.map((m) => m.at));
-      const mfa = authCtx.methods.some((m) => m.kind !== 'password' && m.at >= startedAt);
-      await this.deps.risk.completed(authCtx.accountId, observed, { mfa, rememberDevice: Boolean(authCtx.rememberDevice && mfa), ip: ctx.ip, startedAt });
-    }
-    await this.deps.audit.record({
-      type: 'login.complete',
-      outcome: 'success',
-      userId: authCtx.accountId,
-      clientId: String(details.params.client_id),
-      ip: ctx.ip,
-      details: { acr, amr: result.login.amr, ...(extras.stepwise_lower ? { lower: true } : {}), ...stepUpDetail(details) },
-    });
-    return target;
+  /** "Keep me signed in" from the login form; unchecked makes the SSO session cookie a browser-session cookie. */
+  async keepSignedIn(uid: string, keep: boolean): Promise<void> {
+    await this.deps.kv.set(`keep:${uid}`, keep ? '1' : '0', 3600);
   }
 
-  async consent(ctx: Context, details: InteractionDetails): Promise<string> {
-    const { provider } = this.deps;
-    const accountId = details.session?.accountId;
-    if (!accountId) throw new AppError('interaction_not_found');
-    const grant = details.grantId
-      ? await provider.Grant.find(details.grantId)
-      : new provider.Grant({ accountId, clientId: String(details.params.client_id) });
-    if (!grant) throw new AppError('interaction_not_found');
-    const d = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
-    if (d.missingOIDCScope) grant.addOIDCScope(d.missingOIDCScope.join(' '));
-    if (d.missingOIDCClaims) grant.addOIDCClaims(d.missingOIDCClaims);
-    for (const [indicator, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
-    const grantId = await grant.save();
-    await this.deps.audit.record({ type: 'consent.granted', outcome: 'success', userId: accountId, clientId: String(details.params.client_id), ip: ctx.ip, details: { scopes: d.missingOIDCScope ?? [] } });
-    return provider.interactionResult(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+  get registry() {
+    return this.deps.factorService.registry;
   }
 
-  async abort(ctx: Context, details: InteractionDetails): Promise<string> {
-    await this.deps.authContexts.clear(details.uid);
-    return this.deps.provider.interactionResult(
-      ctx.req,
-      ctx.res,
-      { error: 'access_denied', error_description: 'End-User aborted interaction' },
-      { mergeWithLastSubmission: false },
-    );
+  get factorService() {
+    return this.deps.factorService;
+  }
+
+  private nowSeconds() {
+    return Math.floor(this.deps.now() / 1000);
   }
 }

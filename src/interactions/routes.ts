@@ -44,6 +44,7 @@ export async function loadInteraction(provider: Provider, ctx: Context): Promise
 
 export function interactionRoutes(deps: InteractionDeps): Router {
   const { provider, views, csrf, flow } = deps;
+  const { exits } = flow;
   const router = new Router({ prefix: '/interaction/:uid' });
 
   async function renderLogin(ctx: Context, details: InteractionDetails, error?: AppError, email?: string, keepSignedIn = false) {
@@ -65,14 +66,14 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const details = await loadInteraction(provider, ctx);
     if (details.prompt.name === 'consent') {
       // First-party clients are trusted by the operator: no consent screen, even for prompt=consent.
-      if (await flow.isFirstParty(details)) return ctx.redirect(await flow.consent(ctx, details));
+      if (await exits.isFirstParty(details)) return ctx.redirect(await exits.consent(ctx, details));
       ctx.type = 'html';
       ctx.body = await views.render('consent', {
         title: 'Allow access',
         uid: details.uid,
         csrf: csrf.token(details.uid),
         client: await flow.clientView(details),
-        scopes: flow.requestedScopes(details),
+        scopes: exits.requestedScopes(details),
       });
       return;
     }
@@ -102,14 +103,14 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const body = parseBody(csrfOnly, ctx.request.body);
     csrf.assert(details.uid, body.csrf);
     if (details.prompt.name !== 'consent') throw new AppError('invalid_request', 'There is nothing to consent to in this sign-in.');
-    ctx.redirect(await flow.consent(ctx, details));
+    ctx.redirect(await exits.consent(ctx, details));
   });
 
   // The risk policy refused this sign-in: say so plainly (nothing that helps an attacker), then return to the
   // application with access_denied.
   router.get('/denied', async (ctx) => {
     const details = await loadInteraction(provider, ctx);
-    if (!(await flow.wasDenied(details))) throw new AppError('interaction_not_found');
+    if (!(await exits.wasDenied(details))) throw new AppError('interaction_not_found');
     ctx.status = 403;
     ctx.type = 'html';
     ctx.body = await views.render('denied', { title: 'Sign-in blocked', uid: details.uid, csrf: csrf.token(details.uid), client: await flow.clientView(details) });
@@ -119,8 +120,8 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const details = await loadInteraction(provider, ctx);
     const body = parseBody(csrfOnly, ctx.request.body);
     csrf.assert(details.uid, body.csrf);
-    if (!(await flow.wasDenied(details))) throw new AppError('interaction_not_found');
-    ctx.redirect(await flow.leaveDenied(ctx, details));
+    if (!(await exits.wasDenied(details))) throw new AppError('interaction_not_found');
+    ctx.redirect(await exits.leaveDenied(ctx, details));
   });
 
   // MFA enforcement during the grace period: "Set up now" (enroll, then continue) or "Later".
@@ -143,7 +144,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const details = await loadInteraction(provider, ctx);
     const body = parseBody(csrfOnly, ctx.request.body);
     csrf.assert(details.uid, body.csrf);
-    ctx.redirect(await flow.abort(ctx, details));
+    ctx.redirect(await exits.abort(ctx, details));
   });
 
   return router;
