@@ -5,7 +5,7 @@
  * and time; rounds alternate the order of the two servers so drift on this shared machine hits both.
  * Prints a Markdown table and writes bench-results.json + bench-results.md (BENCH_OUT, default: cwd).
  *
- * Knobs: BENCH_WORKERS (scaling run, default 2; 1 skips it), BENCH_SCENARIOS (comma-separated name prefixes), BENCH_CPU_PROF (dir), BENCH_TRACE (dir: store calls of each server), BENCH_STEP_THREAD=main (CPU per step of the event-loop thread only), BENCH_SECONDS (per scenario and round, default 6), BENCH_CONCURRENCY (8), BENCH_ROUNDS (2).
+ * Knobs: BENCH_WORKERS (scaling run, default 2; 1 skips it), BENCH_SCENARIOS (comma-separated name prefixes), BENCH_CPU_PROF (dir: CPU profiles and request windows of both servers), BENCH_TRACE (dir: store calls of each server), BENCH_STEP_THREAD=main (CPU per step of the event-loop thread only), BENCH_SECONDS (per scenario and round, default 6), BENCH_CONCURRENCY (8), BENCH_ROUNDS (2).
  * Loopback only. Asserts nothing: figures, not tests.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -67,14 +67,18 @@ const STEPWISE_LAUNCH = stepwiseLaunch();
 async function spawnServer(script: string, env: NodeJS.ProcessEnv, base: string, nodeFlags: string[] = []): Promise<{ child: ChildProcess; readyMs: number }> {
   const t0 = performance.now();
   // BENCH_CPU_PROF=DIR: V8 CPU profiles of both servers (open in Chrome DevTools, or summarise with bench/perf/profile-summary.ts).
-  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  // With them, each request's start and end (bench/perf/request-windows.ts), to cut a profile down to one route (profile-windows.ts).
+  const profDir = process.env.BENCH_CPU_PROF;
+  const prof = profDir
+    ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--import', pathToFileURL(join(root, 'dist/bench/perf/request-windows.js')).href]
+    : [];
   // BENCH_TRACE=DIR: every SQL statement and Redis command of each server, one line each (bench/perf/trace-statements.ts).
   const traceDir = process.env.BENCH_TRACE;
   if (traceDir) mkdirSync(traceDir, { recursive: true });
   const trace = traceDir ? ['--import', pathToFileURL(join(root, 'dist/bench/perf/trace-statements.js')).href] : [];
   const traceEnv = traceDir ? { BENCH_TRACE_OUT: join(traceDir, `${basename(script, '.js')}-${new URL(base).port}.log`) } : {};
   const child = spawn(process.execPath, [...nodeFlags, ...prof, ...trace, script], {
-    env: { ...process.env, ...env, ...traceEnv },
+    env: { ...process.env, ...env, ...traceEnv, ...(profDir ? { BENCH_WINDOWS_DIR: profDir } : {}) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   for (;;) {
