@@ -2,8 +2,6 @@
  * Configuration: read from the environment once at start-up, validated with zod.
  * Nothing else in the codebase reads process.env.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_LEVELS, type LevelRule } from '../policy/levels.js';
@@ -16,14 +14,17 @@ import { uiConfig, type UiConfig } from './theme.js';
 import { keysConfig, type KeysConfig } from './keys.js';
 import { redisSentinelConfig, type RedisSentinelConfig } from './redis.js';
 import { opsConfig, type OpsConfig } from './ops.js';
+import { ConfigError, describeRejected } from './errors.js';
+import { loadSecrets, type Secrets } from './secrets.js';
+import { pushConfig, smsConfig, type PushConfig, type SmsConfig } from './channels.js';
+
+export { ConfigError, describeRejected, redactUrlCredentials } from './errors.js';
+export type { Secrets } from './secrets.js';
+export type { PushConfig, SmsConfig } from './channels.js';
 
 /** Defaults, with loa1 lasting as long as the session itself. */
 function sessionBoundLevels(sessionTtl: number): LevelRule[] {
   return DEFAULT_LEVELS.map((l) => (l.acr === 'loa1' ? { ...l, maxAgeSeconds: sessionTtl } : { ...l, maxAgeSeconds: Math.min(l.maxAgeSeconds, sessionTtl) }));
-}
-
-export class ConfigError extends Error {
-  override name = 'ConfigError';
 }
 
 const intFromEnv = (def: number, min: number, max: number) =>
@@ -116,15 +117,6 @@ const envSchema = z.object({
   PUSH_DENY_COOLDOWN_SECONDS: intFromEnv(900, 0, 24 * 3600),
 });
 
-export interface Secrets {
-  /** Keygrip keys for cookie signing; first one signs, all verify. */
-  cookieKeys: string[];
-  /** 32-byte master key for secrets at rest (HKDF derives the encryption and MAC subkeys); seals new values. */
-  encryptionKey: Buffer;
-  /** Earlier master keys, during a rotation: they still open old values (`stepwise keys rotate-encryption`). */
-  previousEncryptionKeys: Buffer[];
-}
-
 export interface Config {
   env: 'development' | 'production' | 'test';
   port: number;
@@ -178,189 +170,6 @@ export interface Config {
   ui: UiConfig;
   /** /metrics exposure and audit checkpoints (src/config/ops.ts). */
   ops: OpsConfig;
-}
-
-export type SmsConfig =
-  | { transport: 'console' | 'off'; maxPerHour: number }
-  | {
-      transport: 'twilio';
-      accountSid: string;
-      authToken: string;
-      from: string | undefined;
-      messagingServiceSid: string | undefined;
-      /** Replaces https://api.twilio.com (tests point it at a local server). */
-      apiBase: string | undefined;
-      maxPerHour: number;
-    };
-
-/**
- * SMS_TRANSPORT: `console` by default outside production (prints codes, fills /dev/outbox), `off` by default
- * in production; `console` is refused there, and `twilio` needs its credentials and a sender.
- */
-function smsConfig(env: z.infer<typeof envSchema>): SmsConfig {
-  const production = env.NODE_ENV === 'production';
-  const transport = env.SMS_TRANSPORT ?? (production ? 'off' : 'console');
-  const maxPerHour = env.SMS_MAX_PER_HOUR;
-  if (transport === 'console' && production) {
-    throw new ConfigError(
-      'SMS_TRANSPORT: console prints sign-in codes to the server output and is refused when NODE_ENV=production; set SMS_TRANSPORT=twilio (with TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID) or SMS_TRANSPORT=off',
-    );
-  }
-  if (transport !== 'twilio') return { transport, maxPerHour };
-  const missing = [
-    env.TWILIO_ACCOUNT_SID ? null : 'TWILIO_ACCOUNT_SID',
-    env.TWILIO_AUTH_TOKEN ? null : 'TWILIO_AUTH_TOKEN',
-    env.TWILIO_FROM || env.TWILIO_MESSAGING_SERVICE_SID ? null : 'TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID',
-  ].filter((m): m is string => m !== null);
-  if (missing.length > 0) throw new ConfigError(`SMS_TRANSPORT: twilio needs ${missing.join(', ')}`);
-  if (production && env.TWILIO_API_BASE && !env.TWILIO_API_BASE.startsWith('https://')) {
-    throw new ConfigError(`TWILIO_API_BASE: must be https:// when NODE_ENV=production ${describeRejected('TWILIO_API_BASE', env.TWILIO_API_BASE)}`);
-  }
-  return {
-    transport,
-    accountSid: env.TWILIO_ACCOUNT_SID!,
-    authToken: env.TWILIO_AUTH_TOKEN!,
-    from: env.TWILIO_FROM,
-    messagingServiceSid: env.TWILIO_MESSAGING_SERVICE_SID,
-    apiBase: env.TWILIO_API_BASE,
-    maxPerHour,
-  };
-}
-
-const secretsFileSchema = z.object({
-  cookieKeys: z.array(z.string().min(32)).min(1),
-  encryptionKey: z.string().min(1),
-  previousEncryptionKeys: z.array(z.string().min(1)).optional(),
-});
-
-export interface PushConfig {
-  transport: 'pull' | 'firebase';
-  /** Service-account JSON file (firebase). */
-  credentialsFile: string | undefined;
-  /** FIREBASE_PROJECT_ID, else the credentials file's project_id (firebase). */
-  projectId: string | undefined;
-  maxPerHour: number;
-  denyCooldownSeconds: number;
-}
-
-/** PUSH_TRANSPORT=firebase needs a readable service-account file (FIREBASE_CREDENTIALS); checked at start-up. */
-function pushConfig(env: z.infer<typeof envSchema>): PushConfig {
-  const base = { maxPerHour: env.PUSH_MAX_PER_HOUR, denyCooldownSeconds: env.PUSH_DENY_COOLDOWN_SECONDS };
-  if (env.PUSH_TRANSPORT === 'pull') return { transport: 'pull', credentialsFile: undefined, projectId: undefined, ...base };
-  const file = env.FIREBASE_CREDENTIALS;
-  if (!file) throw new ConfigError('FIREBASE_CREDENTIALS: PUSH_TRANSPORT=firebase needs the path of a Firebase service-account JSON file');
-  let account: Record<string, unknown>;
-  try {
-    account = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (err) {
-    throw new ConfigError(`FIREBASE_CREDENTIALS: cannot read ${JSON.stringify(file)} as JSON: ${(err as Error).message}`);
-  }
-  const missing = ['project_id', 'client_email', 'private_key'].filter((k) => typeof account[k] !== 'string' || account[k] === '');
-  if (account.type !== 'service_account' || missing.length > 0) {
-    throw new ConfigError(
-      `FIREBASE_CREDENTIALS: ${JSON.stringify(file)} is not a service-account key file (type "service_account"${missing.length ? `; missing ${missing.join(', ')}` : ''})`,
-    );
-  }
-  return { transport: 'firebase', credentialsFile: file, projectId: env.FIREBASE_PROJECT_ID ?? (account.project_id as string), ...base };
-}
-
-function parseEncryptionKey(raw: string, source: string): Buffer {
-  const key = Buffer.from(raw, 'base64');
-  if (key.length !== 32) {
-    throw new ConfigError(`${source}: encryption key must be 32 bytes, base64-encoded (got ${key.length} bytes)`);
-  }
-  return key;
-}
-
-function parsePreviousKeys(raw: string | undefined, source: string): Buffer[] {
-  return (raw ?? '')
-    .split(',')
-    .map((k) => k.trim())
-    .filter(Boolean)
-    .map((k, i) => parseEncryptionKey(k, `${source} (key ${i + 1})`));
-}
-
-function generateSecrets(): { cookieKeys: string[]; encryptionKey: string } {
-  return {
-    cookieKeys: [randomBytes(32).toString('base64url')],
-    encryptionKey: randomBytes(32).toString('base64'),
-  };
-}
-
-function loadSecrets(env: z.infer<typeof envSchema>, dataDir: string): Secrets {
-  const { previousEncryptionKeys, ...current } = loadCurrentSecrets(env, dataDir);
-  return {
-    ...current,
-    previousEncryptionKeys: [...previousEncryptionKeys, ...parsePreviousKeys(env.STEPWISE_ENCRYPTION_KEY_PREVIOUS, 'STEPWISE_ENCRYPTION_KEY_PREVIOUS')],
-  };
-}
-
-function loadCurrentSecrets(env: z.infer<typeof envSchema>, dataDir: string): Secrets {
-  if (env.STEPWISE_COOKIE_KEYS && env.STEPWISE_ENCRYPTION_KEY) {
-    const cookieKeys = env.STEPWISE_COOKIE_KEYS.split(',').map((k) => k.trim()).filter(Boolean);
-    if (cookieKeys.some((k) => k.length < 32)) {
-      throw new ConfigError('STEPWISE_COOKIE_KEYS: each comma-separated key must be at least 32 characters');
-    }
-    return { cookieKeys, encryptionKey: parseEncryptionKey(env.STEPWISE_ENCRYPTION_KEY, 'STEPWISE_ENCRYPTION_KEY'), previousEncryptionKeys: [] };
-  }
-  if (env.STEPWISE_COOKIE_KEYS || env.STEPWISE_ENCRYPTION_KEY) {
-    throw new ConfigError('STEPWISE_COOKIE_KEYS and STEPWISE_ENCRYPTION_KEY must be set together');
-  }
-  let file = env.STEPWISE_SECRETS_FILE;
-  if (!file) {
-    if (env.NODE_ENV === 'production') {
-      throw new ConfigError(
-        'STEPWISE_SECRETS_FILE (or STEPWISE_COOKIE_KEYS + STEPWISE_ENCRYPTION_KEY) is required when NODE_ENV=production',
-      );
-    }
-    // Embedded mode: generate once next to the database so restarts keep sessions and encrypted data readable.
-    file = resolve(dataDir, 'secrets.json');
-  }
-  // Outside production a secrets file that does not exist yet (the default one, or one named explicitly)
-  // is generated once; in production it must exist.
-  if (!existsSync(file) && env.NODE_ENV !== 'production') {
-    // Owner-only: the directory also holds the SQLite database (src/store/db.ts uses the same mode).
-    mkdirSync(dirname(resolve(file)), { recursive: true, mode: 0o700 });
-    writeFileSync(file, JSON.stringify(generateSecrets(), null, 2), { mode: 0o600, flag: 'wx' });
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new ConfigError(`STEPWISE_SECRETS_FILE: cannot read ${file}: ${(err as Error).message}`);
-  }
-  const result = secretsFileSchema.safeParse(parsed);
-  if (!result.success) {
-    throw new ConfigError(
-      `STEPWISE_SECRETS_FILE: ${file} must hold {"cookieKeys": [..32+ chars], "encryptionKey": base64, "previousEncryptionKeys"?: [base64]}`,
-    );
-  }
-  return {
-    cookieKeys: result.data.cookieKeys,
-    encryptionKey: parseEncryptionKey(result.data.encryptionKey, 'STEPWISE_SECRETS_FILE'),
-    previousEncryptionKeys: (result.data.previousEncryptionKeys ?? []).map((k, i) =>
-      parseEncryptionKey(k, `STEPWISE_SECRETS_FILE previousEncryptionKeys[${i}]`),
-    ),
-  };
-}
-
-/** Variables whose values are never echoed in errors (keys, secrets, tokens, passwords)... */
-const SECRET_NAME = /SECRET|TOKEN|KEY|PASSWORD|PASSWD|CREDENTIAL/i;
-/** ...except settings *about* them: a duration, a length or a file path (e.g. PASSWORD_MIN_LENGTH). */
-const ABOUT_A_SECRET = /_(SECONDS|LENGTH|FILE)$/i;
-
-/** `postgres://user:pw@host/db` → `postgres://user:***@host/db` (a user without a password is hidden too). */
-export function redactUrlCredentials(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)@/i, (_m, scheme: string, userinfo: string) => {
-    const colon = userinfo.indexOf(':');
-    return colon >= 0 ? `${scheme}${userinfo.slice(0, colon)}:***@` : `${scheme}***@`;
-  });
-}
-
-/** How a rejected value is shown in a configuration error: quoted, credentials redacted, secrets only by length. */
-export function describeRejected(name: string, value: string): string {
-  if (SECRET_NAME.test(name) && !ABOUT_A_SECRET.test(name)) return `(got a value of ${value.length} characters)`;
-  return `(got ${JSON.stringify(redactUrlCredentials(value))})`;
 }
 
 /** Loads and validates configuration; throws ConfigError with one line naming the bad variable. */
