@@ -5,7 +5,7 @@
  * and time; rounds alternate the order of the two servers so drift on this shared machine hits both.
  * Prints a Markdown table and writes bench-results.json + bench-results.md (BENCH_OUT, default: cwd).
  *
- * Knobs: BENCH_WORKERS (scaling run, default 2; 1 skips it), BENCH_SCENARIOS (comma-separated name prefixes), BENCH_CPU_PROF (dir: CPU profiles and request windows of both servers), BENCH_TRACE (dir: store calls of each server), BENCH_STEP_THREAD=main (CPU per step of the event-loop thread only), BENCH_SECONDS (per scenario and round, default 6), BENCH_CONCURRENCY (8), BENCH_ROUNDS (2).
+ * Knobs: BENCH_WORKERS (scaling run, default 2; 1 skips it), BENCH_SCENARIOS (comma-separated name prefixes), BENCH_CPU_PROF (dir: CPU profiles and request windows of both servers), BENCH_TRACE (dir: store calls of each server, per request: bench/perf/trace-routes.ts), BENCH_STEP_THREAD=main (CPU per step of the event-loop thread only), BENCH_SECONDS (per scenario and round, default 6), BENCH_CONCURRENCY (8), BENCH_ROUNDS (2).
  * Loopback only. Asserts nothing: figures, not tests.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';

@@ -4,20 +4,35 @@
  * written as one line to DIR/<server>-<port>.log, long ids and keys masked, so that what an operation costs in
  * store calls can be counted, e.g. after a one-scenario run of a second or two:
  *   sort DIR/main.bundle-*.log | uniq -c | sort -rn | head -40
+ * Each HTTP request a server receives is written first as a line `request METHOD /path` (ids in the path masked),
+ * so the statements that follow it until the next such line are that request's — or work an earlier one left
+ * running after it answered. `node dist/bench/perf/trace-routes.js DIR/<server>-<port>.log` counts them per route.
  * Writes synchronously (exact order, no loss at exit): for counting, not for timing.
  */
 import { openSync, writeSync } from 'node:fs';
+import { Server, type IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
 
 type Fn = (...args: unknown[]) => unknown;
 /** Ids, keys and tokens (16+ id characters with a digit among them), not table names like cache_generations. */
 const ID = /(?<![A-Za-z0-9_-])(?=[A-Za-z_-]*\d)[A-Za-z0-9_-]{16,}/g;
+/** Path segments that are ids (as in request-windows.ts), so that one route is one line. */
+const PATH_ID = /(?<=\/)(?=[a-z_-]*[\dA-Z])[A-Za-z0-9_-]{16,}(?=\/|$)/g;
 const out = process.env.BENCH_TRACE_OUT;
 
 if (out) {
   const fd = openSync(out, 'w');
   const log = (kind: string, text: unknown) =>
     writeSync(fd, `${kind} ${String(text).replace(/\s+/g, ' ').replace(ID, '…').slice(0, 140)}\n`);
+  const emit = Server.prototype.emit as (this: Server, event: string, ...args: unknown[]) => boolean;
+  Server.prototype.emit = function (this: Server, event: string, ...args: unknown[]) {
+    if (event === 'request') {
+      const req = args[0] as IncomingMessage;
+      log('request', `${req.method} ${(req.url ?? '').split('?')[0]!.replace(PATH_ID, ':id')}`);
+    }
+    return emit.call(this, event, ...args);
+  } as Server['emit'];
+
   const load = createRequire(import.meta.url);
   const optional = (name: string): Record<string, unknown> | undefined => {
     try {
