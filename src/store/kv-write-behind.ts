@@ -5,7 +5,8 @@
  * commit. Under this wrapper, writes to keys under the given prefixes stay in the request's scope (reads in
  * the same request see them) and reach the store once, as their last value, when the request's handlers are
  * done and before it answers — a following request (the browser's next step) finds them stored, exactly
- * as before.
+ * as before. What a request read of those keys is remembered for the rest of it (a TOTP step reads its auth
+ * context three times): the request sees one state of its sign-in, its own writes on top.
  *
  * Mounted inside the error handler (`flushKvWritesPerRequest`): a store outage while writing becomes the
  * request's precise 503. Outside a request (CLI, timers), or after the request's flush, writes go straight
@@ -27,8 +28,8 @@ interface Pending {
 interface Deferred {
   open: boolean;
   writes: Map<string, Pending>;
-  /** Keys this request read from the store and found empty: deleting them at the end writes nothing. */
-  absent: Set<string>;
+  /** What this request read from the store (null: found empty — deleting such a key at the end writes nothing). */
+  read: Map<string, string | null>;
 }
 
 function openWrites(): Deferred | undefined {
@@ -52,6 +53,15 @@ export function deferWritesPerRequest(kv: KvStore, prefixes: readonly string[]):
     deferred.writes.delete(key);
     await write(key, p);
   };
+  /** An atomic operation in the store: the key's pending value first, and what was read of it is stale after. */
+  const atomically = async <T>(key: string, op: () => Promise<T>): Promise<T> => {
+    await settle(key);
+    try {
+      return await op();
+    } finally {
+      pendingFor(key)?.read.delete(key);
+    }
+  };
   return {
     async set(key, value, ttlSeconds) {
       const deferred = pendingFor(key);
@@ -62,8 +72,10 @@ export function deferWritesPerRequest(kv: KvStore, prefixes: readonly string[]):
       const deferred = pendingFor(key);
       const p = deferred?.writes.get(key);
       if (p) return p.value;
+      const known = deferred?.read.get(key);
+      if (known !== undefined) return known;
       const value = await kv.get(key);
-      if (value === null) deferred?.absent.add(key);
+      deferred?.read.set(key, value);
       return value;
     },
     async del(key) {
@@ -71,21 +83,15 @@ export function deferWritesPerRequest(kv: KvStore, prefixes: readonly string[]):
       if (deferred) deferred.writes.set(key, { kv, value: null, ttlSeconds: 0 });
       else await kv.del(key);
     },
-    async take(key) {
-      await settle(key);
-      return kv.take(key);
-    },
-    async add(key, value, ttlSeconds) {
-      await settle(key);
-      return kv.add(key, value, ttlSeconds);
-    },
+    take: (key) => atomically(key, () => kv.take(key)),
+    add: (key, value, ttlSeconds) => atomically(key, () => kv.add(key, value, ttlSeconds)),
   };
 }
 
 /** Opens the request's deferred writes and stores them when its handlers are done (also after an error). */
 export function flushKvWritesPerRequest() {
   return function kvWriteBehind(_ctx: Context, next: Next) {
-    const deferred: Deferred = { open: true, writes: new Map(), absent: new Set() };
+    const deferred: Deferred = { open: true, writes: new Map(), read: new Map() };
     return withScopeValue('kvWrites', deferred, async () => {
       try {
         await next();
@@ -93,8 +99,9 @@ export function flushKvWritesPerRequest() {
         deferred.open = false;
         // A key that was empty when this request read it and ends deleted needs no statement (an auth context
         // created and cleared within one sign-in request).
-        const writes = [...deferred.writes].filter(([key, p]) => !(p.value === null && deferred.absent.has(key)));
+        const writes = [...deferred.writes].filter(([key, p]) => !(p.value === null && deferred.read.get(key) === null));
         deferred.writes.clear();
+        deferred.read.clear();
         await Promise.all(writes.map(([key, p]) => write(key, p)));
       }
     });

@@ -67,6 +67,32 @@ describe('kv write-behind per request', () => {
     expect(statements.filter((s) => !/^select/.test(s))).toEqual([]);
   });
 
+  it('reads a key from the store once per request; the next request reads it again', async () => {
+    await store.set('authctx:h', 'stored', 60);
+    statements.length = 0;
+    await request(async () => {
+      expect(await kv.get('authctx:h')).toBe('stored');
+      await store.set('authctx:h', 'changed elsewhere', 60); // another request's write, mid-request
+      expect(await kv.get('authctx:h')).toBe('stored'); // this request keeps the state it read
+      expect(await kv.get('authctx:h')).toBe('stored');
+    });
+    expect(statements.filter((s) => /^select .* from .ephemeral/.test(s))).toHaveLength(1);
+    await request(async () => {
+      expect(await kv.get('authctx:h')).toBe('changed elsewhere');
+    });
+  });
+
+  it('after an atomic take or add, a read goes to the store again', async () => {
+    await store.set('authctx:i', 'once', 60);
+    await request(async () => {
+      expect(await kv.get('authctx:i')).toBe('once');
+      expect(await kv.take('authctx:i')).toBe('once');
+      expect(await kv.get('authctx:i')).toBeNull();
+      expect(await kv.add('authctx:i', 'added', 60)).toBe(true);
+      expect(await kv.get('authctx:i')).toBe('added');
+    });
+  });
+
   it('stores the writes of a request whose handler failed, and rethrows the failure', async () => {
     await expect(
       request(async () => {
