@@ -248,7 +248,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
       factorService,
       levels,
       now,
-      recoveryEnrollment: new RecoveryEnrollment({ db, audit, now }),
+      recoveryEnrollment: new RecoveryEnrollment({ db, audit, now, changes }),
     });
     // Failed-attempt records matter for the velocity window only (minutes); keep a day, on every store.
     const failureSweep = setInterval(() => void failures.sweep(now() - 24 * 3600 * 1000).catch(() => undefined), 60 * 60 * 1000);

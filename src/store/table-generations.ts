@@ -1,8 +1,8 @@
 /**
  * Which generation of a table a process may trust, so its records can be cached across requests
- * (src/store/shared-cache.ts: clients, users, factor lists) without ever serving a changed or deleted one.
+ * (src/store/shared-cache.ts: clients, users, factor lists, open recoveries) without ever serving a changed or deleted one.
  *
- * The database counts every change itself (migrations …07 and …08: triggers), so a change is seen whoever
+ * The database counts every change itself (migrations …07, …08 and 20261203000002: triggers), so a change is seen whoever
  * makes it — this process, another instance, the CLI, an operator's SQL:
  *  - SQLite: the table's counter is read through a second read-only connection (WAL readers neither wait for
  *    nor block the writer), which sees every commit at once. Each lookup first asks that connection's
@@ -23,7 +23,7 @@ import type { Db } from './db.js';
 import { lazy } from '../lazy.js';
 import { tableWrittenBy } from './request-cache.js';
 
-export const CACHED_TABLES = ['clients', 'users', 'factors'] as const;
+export const CACHED_TABLES = ['clients', 'users', 'factors', 'recoveries'] as const;
 export type CachedTable = (typeof CACHED_TABLES)[number];
 
 export interface TableGenerations {

@@ -15,6 +15,7 @@ import { ClientsRepo } from '../../src/store/repos/clients.js';
 import { followTableChanges, type TableGenerations } from '../../src/store/table-generations.js';
 import { cacheAcrossRequests } from '../../src/store/shared-cache.js';
 import { UsersRepo } from '../../src/store/repos/users.js';
+import { RecoveriesRepo } from '../../src/recovery/repo.js';
 
 const until = async (cond: () => boolean | Promise<boolean>, ms = 5000) => {
   const end = Date.now() + ms;
@@ -40,7 +41,7 @@ describe.each(storeMatrix)('shared cache on $name', (kind) => {
     expect(changes).not.toBeNull();
     await until(() => changes.current('clients') !== null);
     t.db.on('query', (q: { sql: string }) => {
-      if (/^select/i.test(q.sql) && /clients|users/.test(q.sql)) reads.push(q.sql);
+      if (/^select/i.test(q.sql) && /clients|users|recoveries/.test(q.sql)) reads.push(q.sql);
     });
     clients = cacheAcrossRequests(new ClientsRepo(t.db, t.box), 'clients', ['find'], changes);
     users = cacheAcrossRequests(new UsersRepo(t.db), 'users', ['findById'], changes);
@@ -100,6 +101,31 @@ describe.each(storeMatrix)('shared cache on $name', (kind) => {
     expect((await users.findById(u.id))!.disabled).toBe(false);
     await new UsersRepo(t.db).endTokens(u.id, 12_345);
     expect((await users.findById(u.id))!.tokensValidAfter).toBe(12_345);
+  });
+
+  it('keeps "no open recovery" until a recovery is started, by another connection or by this process', async () => {
+    const recoveries = cacheAcrossRequests(new RecoveriesRepo(t.db), 'recoveries', ['findOpen'], changes, { keepMisses: true });
+    const u = await t.user();
+    const v = await t.user();
+    await until(async () => {
+      await recoveries.findOpen(u.id);
+      const before = reads.length;
+      expect(await recoveries.findOpen(u.id)).toBeUndefined();
+      return reads.length === before;
+    });
+    // Another connection starts one (as the admin CLI would): seen at the next lookup.
+    const row = { status: 'pending', reason: 'lost phone', evidence: 'ticket 1', requested_by: 'admin', created_at: Date.now(), effective_at: Date.now() + 86_400_000 };
+    await other('recoveries').insert({ id: 'rec-other', user_id: u.id, ...row });
+    if (kind.name === 'sqlite') expect((await recoveries.findOpen(u.id))?.id).toBe('rec-other');
+    else await until(async () => (await recoveries.findOpen(u.id))?.id === 'rec-other', 2000);
+    // This process's own write: at once, on both stores.
+    expect(await recoveries.findOpen(v.id)).toBeUndefined();
+    await new RecoveriesRepo(t.db).insert({ id: 'rec-own', userId: v.id, reason: 'lost key', evidence: 'ticket 2', requestedBy: 'admin', createdAt: Date.now(), effectiveAt: Date.now() + 86_400_000 });
+    expect((await recoveries.findOpen(v.id))?.id).toBe('rec-own');
+    // A cancelled recovery is no longer open.
+    await other('recoveries').where({ id: 'rec-other' }).update({ status: 'cancelled', cancelled_at: Date.now() });
+    if (kind.name === 'sqlite') expect(await recoveries.findOpen(u.id)).toBeUndefined();
+    else await until(async () => (await recoveries.findOpen(u.id)) === undefined, 2000);
   });
 
   // SQLite only: the counters are read through the read-only connection, and only after the main file moved.
