@@ -18,6 +18,8 @@ export class I18n {
   readonly supported: string[];
   private readonly instance: I18nextInstance;
   private readonly fixed = new Map<string, Translate>();
+  /** Per language: `text()` sentences asked without values. */
+  private readonly plainText = new Map<string, BoundedCache<string, string>>();
   private readonly pickListeners: Array<(ctx: Context, locale: string) => Promise<void>> = [];
 
   constructor(readonly catalogs: Catalogs) {
@@ -76,8 +78,17 @@ export class I18n {
 
   /** A sentence keyed by its English text (namespace `text`): titles and error details; English if untranslated. */
   text(locale: string | undefined, english: string, options?: Record<string, unknown>): string {
-    return this.translator(locale)(english, { ns: 'text', keySeparator: false, nsSeparator: false, defaultValue: english, ...options });
+    const t = this.translator(locale);
+    const lookup = () => t(english, { ns: 'text', keySeparator: false, nsSeparator: false, defaultValue: english, ...options });
+    if (options !== undefined) return lookup();
+    // A page's titles, labels and hints: like plain keys (translator), a sentence without values is looked up
+    // once per language.
+    const lang = this.resolve(locale);
+    let cache = this.plainText.get(lang);
+    if (!cache) this.plainText.set(lang, (cache = new BoundedCache<string, string>(5000)));
+    return cache.getOrSet(english, lookup);
   }
+
 
   /**
    * A sentence the code built in English, in `locale`: its `text` entry; else, when it matches a `text` entry

@@ -168,6 +168,21 @@ describe('translation', () => {
     expect(i18n.translator('fr')('factors.rememberDevice', { count: 2 })).toMatch(/2 jours$/);
   });
 
+  test('a sentence asked again is the same, each language its own, and values still go in', () => {
+    const fresh = new I18n(catalogs);
+    for (let i = 0; i < 3; i++) {
+      expect(fresh.text('de', 'Sign in')).toBe('Anmelden');
+      expect(fresh.text('en', 'Sign in')).toBe('Sign in');
+      expect(fresh.text('de-AT', 'Sign in')).toBe('Anmelden');
+      expect(fresh.text('fr', 'A sentence nobody translated.')).toBe('A sentence nobody translated.');
+    }
+    const withCount = Object.keys((catalogs.en!.text ?? {}) as Record<string, unknown>).find((k) => k.includes('{{count}}'));
+    expect(withCount).toBeDefined();
+    const key = withCount!.replace(/_(zero|one|two|few|many|other)$/, '');
+    expect(fresh.text('en', key, { count: 7 })).toContain('7');
+    expect(fresh.text('en', key, { count: 9 })).toContain('9');
+  });
+
   test('unknown locales and missing keys fall back to English', () => {
     expect(i18n.resolve('xx')).toBe('en');
     expect(i18n.translator('xx-YY')('login.heading')).toBe('Sign in');
