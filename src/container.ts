@@ -35,7 +35,7 @@ import { AuthContextStore } from './interactions/auth-context.js';
 import { SignInFlow } from './interactions/flow.js';
 import { PasswordFactor } from './factors/password.js';
 import type { LevelRule } from './policy/levels.js';
-import { FactorsRepo } from './store/repos/factors.js';
+import { FactorsRepo, filterListsInMemory } from './store/repos/factors.js';
 import { buildRegistry } from './factors/registry.js';
 import { buildNotifier, type Notifier } from './notify/index.js';
 import { buildMailer, type Mailer } from './notify/mail.js';
@@ -166,8 +166,9 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     const sessions = new AuthContextStore(kv, 'sessctx:', config.sessionTtlSeconds);
     // Authentication events live as long as a refresh chain may (refreshes re-derive acr/amr from them).
     const events = new AuthContextStore(kv, 'authn:', config.refreshTokenMaxLifetimeSeconds + config.sessionTtlSeconds);
-    // Factor lists across requests too; single factors (WebAuthn counters, TOTP steps) are always read fresh.
-    const factors = memoizeReads(cacheAcrossRequests(new FactorsRepo(db), 'factors', ['listByUser'], changes), 'factors', ['listByUser', 'findById']);
+    // Factor lists across requests too (each kind's list cut from the user's one list); single factors
+    // (WebAuthn counters, TOTP steps) are always read fresh.
+    const factors = filterListsInMemory(memoizeReads(cacheAcrossRequests(new FactorsRepo(db), 'factors', ['listByUser'], changes), 'factors', ['listByUser', 'findById']));
     const notifier = buildNotifier(config, { log, now, write: opts.consoleWrite });
     const mailer = buildMailer(config, { outbox: notifier.outbox, log, write: opts.consoleWrite });
     closers.unshift(async () => mailer.close?.());

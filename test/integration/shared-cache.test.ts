@@ -16,6 +16,7 @@ import { followTableChanges, type TableGenerations } from '../../src/store/table
 import { cacheAcrossRequests } from '../../src/store/shared-cache.js';
 import { UsersRepo } from '../../src/store/repos/users.js';
 import { RecoveriesRepo } from '../../src/recovery/repo.js';
+import { FactorsRepo, filterListsInMemory } from '../../src/store/repos/factors.js';
 
 const until = async (cond: () => boolean | Promise<boolean>, ms = 5000) => {
   const end = Date.now() + ms;
@@ -41,7 +42,7 @@ describe.each(storeMatrix)('shared cache on $name', (kind) => {
     expect(changes).not.toBeNull();
     await until(() => changes.current('clients') !== null);
     t.db.on('query', (q: { sql: string }) => {
-      if (/^select/i.test(q.sql) && /clients|users|recoveries/.test(q.sql)) reads.push(q.sql);
+      if (/^select/i.test(q.sql) && /clients|users|recoveries|factors/.test(q.sql)) reads.push(q.sql);
     });
     clients = cacheAcrossRequests(new ClientsRepo(t.db, t.box), 'clients', ['find'], changes);
     users = cacheAcrossRequests(new UsersRepo(t.db), 'users', ['findById'], changes);
@@ -126,6 +127,43 @@ describe.each(storeMatrix)('shared cache on $name', (kind) => {
     await other('recoveries').where({ id: 'rec-other' }).update({ status: 'cancelled', cancelled_at: Date.now() });
     if (kind.name === 'sqlite') expect(await recoveries.findOpen(u.id)).toBeUndefined();
     else await until(async () => (await recoveries.findOpen(u.id)) === undefined, 2000);
+  });
+
+  it("cuts each kind's factor list from the user's one cached list: the rows and order of the filtered query", async () => {
+    const plain = new FactorsRepo(t.db);
+    const factors = filterListsInMemory(cacheAcrossRequests(new FactorsRepo(t.db), 'factors', ['listByUser'], changes));
+    const u = await t.user();
+    for (const [kind, status, name] of [
+      ['totp', 'active', 'phone'],
+      ['webauthn', 'active', 'key 1'],
+      ['totp', 'pending', 'tablet'],
+      ['webauthn', 'active', 'key 2'],
+      ['sms', 'active', 'mobile'],
+    ] as const) {
+      await plain.insert({ userId: u.id, kind, status, name, ...(kind === 'webauthn' ? { credentialId: `cred-${name}-${u.id}`, publicKey: 'pk', counter: 0 } : {}) });
+      await new Promise((r) => setTimeout(r, 2)); // distinct created_at: the order is by creation
+    }
+    const filters = [{}, { kind: 'totp' }, { kind: 'totp', status: 'active' }, { kind: 'webauthn', status: 'active' }, { status: 'pending' }, { kind: 'push' }] as const;
+    for (const f of filters) {
+      expect((await factors.listByUser(u.id, f)).map((x) => x.name)).toEqual((await plain.listByUser(u.id, f)).map((x) => x.name));
+    }
+    // Once the whole list is cached, no kind asks the database — not even a filter never asked before (each
+    // round's differs; a cache keyed by the filter would read each): SQLite at once, PostgreSQL once the inserts'
+    // notifications are in.
+    let round = 0;
+    await until(async () => {
+      await factors.listByUser(u.id);
+      const before = reads.length;
+      round++;
+      await factors.listByUser(u.id, { kind: 'totp', status: 'active', round } as { kind: 'totp' });
+      await factors.listByUser(u.id, { kind: 'webauthn', round } as { kind: 'webauthn' });
+      return reads.length === before;
+    });
+    // A factor removed by another connection is gone from every kind's list at the next lookup.
+    const [phone] = await plain.listByUser(u.id, { kind: 'totp', status: 'active' });
+    await other('factors').where({ id: phone!.id }).del();
+    if (kind.name === 'sqlite') expect(await factors.listByUser(u.id, { kind: 'totp', status: 'active' })).toEqual([]);
+    else await until(async () => (await factors.listByUser(u.id, { kind: 'totp', status: 'active' })).length === 0, 2000);
   });
 
   // SQLite only: the counters are read through the read-only connection, and only after the main file moved.

@@ -9,6 +9,7 @@ import type { Db } from '../db.js';
 import { guardStore, AppError } from '../../errors/index.js';
 import { newId } from '../../security/crypto.js';
 import type { FactorKind } from '../../factors/types.js';
+import { wrapMethods } from '../wrap-methods.js';
 
 export interface FactorRecord {
   id: string;
@@ -155,4 +156,25 @@ export class FactorsRepo {
   async updateMeta(id: string, meta: Record<string, unknown>): Promise<void> {
     await guardStore(() => this.q().where({ id }).update({ meta: JSON.stringify(meta) }));
   }
+}
+
+type ListFilter = { kind?: FactorKind; status?: FactorRecord['status'] };
+
+/**
+ * `repo` with every filtered list (`listByUser(userId, { kind, status })`) cut from the user's whole list: one
+ * read — one entry of the caches in front of it (src/store/request-cache.ts, shared-cache.ts) — serves every
+ * kind a sign-in asks for (the offer, then the TOTP check, WebAuthn options, SMS numbers …). The same rows in
+ * the same order (created_at) as the filtered query.
+ */
+export function filterListsInMemory(repo: FactorsRepo): FactorsRepo {
+  return wrapMethods(
+    repo,
+    (name) => name === 'listByUser',
+    (list) =>
+      async (...args: unknown[]) => {
+        const [userId, opts = {}] = args as [string, ListFilter?];
+        const rows = (await list(userId)) as FactorRecord[];
+        return rows.filter((f) => (!opts.kind || f.kind === opts.kind) && (!opts.status || f.status === opts.status));
+      },
+  );
 }
