@@ -3,9 +3,9 @@
  * writes its interaction's auth context three times (password verified, risk judged, cleared at the end)
  * and its "keep me signed in" choice once, then reads both back: on the embedded store each write is a
  * commit. Under this wrapper, writes to keys under the given prefixes stay in the request's scope (reads in
- * the same request see them) and reach the store once, as their last value, when the request's handlers are
- * done and before it answers — a following request (the browser's next step) finds them stored, exactly
- * as before. What a request read of those keys is remembered for the rest of it (a TOTP step reads its auth
+ * the same request see them) and reach the store once, as their last value (the values set: in one statement,
+ * or one Redis round trip), when the request's handlers are done and before it answers — a following request
+ * (the browser's next step) finds them stored, exactly as before. What a request read of those keys is remembered for the rest of it (a TOTP step reads its auth
  * context three times): the request sees one state of its sign-in, its own writes on top.
  *
  * Mounted inside the error handler (`flushKvWritesPerRequest`): a store outage while writing becomes the
@@ -17,7 +17,7 @@
  */
 import type { Context, Next } from 'koa';
 import { currentScope, withScopeValue } from '../http/request-scope.js';
-import type { KvStore } from './kv.js';
+import type { KvEntry, KvStore } from './kv.js';
 
 interface Pending {
   kv: KvStore;
@@ -40,6 +40,18 @@ function openWrites(): Deferred | undefined {
 async function write(key: string, p: Pending): Promise<void> {
   if (p.value === null) await p.kv.del(key);
   else await p.kv.set(key, p.value, p.ttlSeconds);
+}
+
+/** A request's last values: its sets in one call per store (one statement, one Redis round trip), each delete on its own. */
+async function writeAll(writes: ReadonlyArray<[string, Pending]>): Promise<void> {
+  const sets = new Map<KvStore, KvEntry[]>();
+  const calls: Array<Promise<void>> = [];
+  for (const [key, p] of writes) {
+    if (p.value === null) calls.push(p.kv.del(key));
+    else sets.set(p.kv, [...(sets.get(p.kv) ?? []), { key, value: p.value, ttlSeconds: p.ttlSeconds }]);
+  }
+  for (const [kv, entries] of sets) calls.push(kv.setMany(entries));
+  await Promise.all(calls);
 }
 
 export function deferWritesPerRequest(kv: KvStore, prefixes: readonly string[]): KvStore {
@@ -67,6 +79,15 @@ export function deferWritesPerRequest(kv: KvStore, prefixes: readonly string[]):
       const deferred = pendingFor(key);
       if (deferred) deferred.writes.set(key, { kv, value, ttlSeconds });
       else await kv.set(key, value, ttlSeconds);
+    },
+    async setMany(entries) {
+      const now: KvEntry[] = [];
+      for (const e of entries) {
+        const deferred = pendingFor(e.key);
+        if (deferred) deferred.writes.set(e.key, { kv, value: e.value, ttlSeconds: e.ttlSeconds });
+        else now.push(e);
+      }
+      if (now.length > 0) await kv.setMany(now);
     },
     async get(key) {
       const deferred = pendingFor(key);
@@ -102,7 +123,7 @@ export function flushKvWritesPerRequest() {
         const writes = [...deferred.writes].filter(([key, p]) => !(p.value === null && deferred.read.get(key) === null));
         deferred.writes.clear();
         deferred.read.clear();
-        await Promise.all(writes.map(([key, p]) => write(key, p)));
+        await writeAll(writes);
       }
     });
   };

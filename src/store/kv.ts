@@ -7,8 +7,16 @@ import type { Redis } from 'ioredis';
 import { rawRows, type Db } from './db.js';
 import { guardStore } from '../errors/index.js';
 
+export interface KvEntry {
+  key: string;
+  value: string;
+  ttlSeconds: number;
+}
+
 export interface KvStore {
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
+  /** Several `set`s in one store call (one statement, one Redis round trip); a key given twice keeps its last value. */
+  setMany(entries: readonly KvEntry[]): Promise<void>;
   get(key: string): Promise<string | null>;
   take(key: string): Promise<string | null>;
   /**
@@ -26,6 +34,15 @@ export class RedisKv implements KvStore {
   ) {}
   async set(key: string, value: string, ttlSeconds: number) {
     await guardStore(() => this.redis.set(this.prefix + key, value, 'EX', ttlSeconds));
+  }
+  async setMany(entries: readonly KvEntry[]) {
+    if (entries.length <= 1) return entries[0] ? this.set(entries[0].key, entries[0].value, entries[0].ttlSeconds) : undefined;
+    const pipeline = this.redis.pipeline();
+    for (const e of entries) pipeline.set(this.prefix + e.key, e.value, 'EX', e.ttlSeconds);
+    await guardStore(async () => {
+      const failed = (await pipeline.exec())?.find(([err]) => err);
+      if (failed) throw failed[0];
+    });
   }
   async get(key: string) {
     return guardStore(() => this.redis.get(this.prefix + key));
@@ -52,6 +69,13 @@ export class SqlKv implements KvStore {
   async set(key: string, value: string, ttlSeconds: number) {
     const row = { key, value, expires_at: this.now() + ttlSeconds * 1000 };
     await guardStore(() => this.db('ephemeral').insert(row).onConflict('key').merge());
+  }
+  async setMany(entries: readonly KvEntry[]) {
+    if (entries.length === 0) return;
+    const now = this.now();
+    // One row per key (an upsert may not touch a row twice), the last value given.
+    const rows = [...new Map(entries.map((e) => [e.key, { key: e.key, value: e.value, expires_at: now + e.ttlSeconds * 1000 }])).values()];
+    await guardStore(() => this.db('ephemeral').insert(rows).onConflict('key').merge());
   }
   async get(key: string) {
     const row = await guardStore(() => this.db('ephemeral').where({ key }).first());
