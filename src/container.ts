@@ -162,10 +162,13 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     const levels = config.levels;
     const rules = defaultRules(config.login.maxFailures, { smsPerHour: config.sms.maxPerHour });
     const throttles: Container['throttles'] = await createThrottles(rules.throttles, { db, redis, prefix: config.redisPrefix });
-    const knownBrowsers = new KnownBrowsers(kv, { secure: config.issuer.startsWith('https://') });
-    const sessions = new AuthContextStore(kv, 'sessctx:', config.sessionTtlSeconds);
+    // The sign-in's own state — auth context, "keep me signed in", the known browser, the session's auth context
+    // and authentication event — is written once per request, all of it in one store call (src/store/kv-write-behind.ts).
+    const signInKv = deferWritesPerRequest(kv, ['authctx:', 'keep:', 'known-browser:', 'sessctx:', 'authn:']);
+    const knownBrowsers = new KnownBrowsers(signInKv, { secure: config.issuer.startsWith('https://') });
+    const sessions = new AuthContextStore(signInKv, 'sessctx:', config.sessionTtlSeconds);
     // Authentication events live as long as a refresh chain may (refreshes re-derive acr/amr from them).
-    const events = new AuthContextStore(kv, 'authn:', config.refreshTokenMaxLifetimeSeconds + config.sessionTtlSeconds);
+    const events = new AuthContextStore(signInKv, 'authn:', config.refreshTokenMaxLifetimeSeconds + config.sessionTtlSeconds);
     // Factor lists across requests too (each kind's list cut from the user's one list); single factors
     // (WebAuthn counters, TOTP steps) are always read fresh.
     const factors = filterListsInMemory(memoizeReads(cacheAcrossRequests(new FactorsRepo(db), 'factors', ['listByUser'], changes), 'factors', ['listByUser', 'findById']));
@@ -231,8 +234,6 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     });
     await ensureAccountClient(clients, config);
     await ensureAdminClient(clients, config);
-    // The sign-in's own state (auth context, "keep me signed in") is written once per request (src/store/kv-write-behind.ts).
-    const signInKv = deferWritesPerRequest(kv, ['authctx:', 'keep:']);
     const authContexts = new AuthContextStore(signInKv);
     const flow = new SignInFlow({
       provider,
