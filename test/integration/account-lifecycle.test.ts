@@ -36,7 +36,9 @@ describe.each(storeMatrix)('account lifecycle with mail on $name', (kind) => {
 
   const template = (m: ReceivedMail) => m.mail.headers.get('x-stepwise-template');
   async function mailsOf(address: string, name: string, count = 1): Promise<ReceivedMail[]> {
-    const until = Date.now() + 5000;
+    // Notices go out after the request, over SMTP: on a loaded CI machine that can take seconds. A mail that is
+    // never sent still fails here, only later.
+    const until = Date.now() + 15_000;
     for (;;) {
       const found = smtp.to(address).filter((m) => template(m) === name);
       if (found.length >= count) return found;
