@@ -13,8 +13,7 @@ import { parseBody } from '../http/validate.js';
 import { wantsJson } from '../http/error-handler.js';
 import { confirmEnrollment, renderEnrollPage, type EnrollmentPage } from '../http/enrollment-pages.js';
 import { renderBackupCodesLeft } from './backup-codes-left.js';
-
-const LAST_FACTOR_COOKIE = 'stepwise_last_factor';
+import { lastFactor, nextFactor, rememberLastFactor } from './next-factor.js';
 const csrfOnly = z.object({ csrf: z.string().max(200) });
 
 const isJson = wantsJson;
@@ -61,11 +60,9 @@ export function factorRoutes(deps: InteractionDeps): Router {
       return ctx.redirect(`/interaction/${details.uid}`);
     }
     const remaining = await flow.remainingFactors(details, authCtx);
-    const last = ctx.cookies.get(LAST_FACTOR_COOKIE) as SecondFactorKind | undefined;
-    if (ctx.query.choose === undefined) {
-      if (last && remaining.includes(last)) return ctx.redirect(`/interaction/${details.uid}/factor/${last}`);
-      if (remaining.length === 1) return ctx.redirect(`/interaction/${details.uid}/factor/${remaining[0]}`);
-    }
+    const last = lastFactor(ctx);
+    const next = ctx.query.choose === undefined ? nextFactor(remaining, last) : undefined;
+    if (next) return ctx.redirect(`/interaction/${details.uid}/factor/${next}`);
     ctx.type = 'html';
     ctx.body = await views.render('factor-chooser', {
       title: 'Choose how to confirm it is you',
@@ -108,7 +105,7 @@ export function factorRoutes(deps: InteractionDeps): Router {
     try {
       const userId = kind === 'backup_code' ? (await flow.factorContext(details)).ctx.userId : null;
       const next = await flow.secondFactor(ctx, details, kind, body);
-      ctx.cookies.set(LAST_FACTOR_COOKIE, kind, { httpOnly: true, secure: ctx.secure, sameSite: 'lax', maxAge: 180 * 24 * 3600 * 1000, overwrite: true });
+      rememberLastFactor(ctx, kind);
       // A backup code was spent: say how many remain before going on (src/interactions/backup-codes-left.ts).
       if (userId && !isJson(ctx)) return renderBackupCodesLeft(ctx, views, await flow.registry.backup_code.remaining(userId), next);
       if (isJson(ctx)) ctx.body = { redirect: next };

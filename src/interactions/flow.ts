@@ -29,6 +29,7 @@ import type { KvStore } from '../store/kv.js';
 import { LEVEL_CHECK } from '../oidc/policy.js';
 import { AppError } from '../errors/index.js';
 import { clientBranding } from './client-branding.js';
+import { lastFactor, nextFactorPath } from './next-factor.js';
 
 export interface FlowDeps {
   provider: Provider;
@@ -203,7 +204,7 @@ export class SignInFlow {
     if (req.unmet) return this.exits.unmet(ctx, details, authCtx);
     const reached = decide(req, methods, now);
     if (reached) return (await this.gate.check(ctx, details, authCtx)) ?? this.exits.finish(ctx, details, { ...authCtx, methods }, reached);
-    if (offer.length > 0) return `/interaction/${details.uid}/factor`;
+    if (offer.length > 0) return nextFactorPath(details.uid, offer, lastFactor(ctx));
     // Cannot reach the level. A client may accept a lower level for voluntary requests — never below the
     // floor (its minimum and the account's demand), so a two-factor account never leaves with a password.
     const lower = decide(req, methods, now, { allowLower: true });

@@ -70,6 +70,28 @@ describe.each(storeMatrix)('step-up on $name', (kind) => {
     expect(again.claims.acr).toBe('phr');
   });
 
+  it('after the password, goes straight to the only second factor, or to the one this browser used last; else the chooser', async () => {
+    const passwordStep = async (email: string, b: FakeBrowser) => {
+      const req = await authRequest(rp, { acr_values: 'loa2', prompt: 'login' }); // a new sign-in, even where a session exists
+      const login = await b.follow(req.url);
+      const action = login.body.match(/action="(\/interaction\/[^"]+\/login)"/)![1]!;
+      const res = await b.request(action, { form: { email, password: PASSWORD, csrf: hiddenField(login.body, 'csrf') } });
+      expect([302, 303]).toContain(res.status);
+      return new URL(res.headers.get('location')!, srv.url).pathname;
+    };
+    const one = await user({ totp: true });
+    expect(await passwordStep(one.email, new FakeBrowser(srv.url))).toMatch(/^\/interaction\/[^/]+\/factor\/totp$/);
+    const two = await user({ totp: true, webauthn: true });
+    const b = new FakeBrowser(srv.url);
+    const chooser = await passwordStep(two.email, b);
+    expect(chooser).toMatch(/^\/interaction\/[^/]+\/factor$/);
+    // Pass TOTP once: the browser remembers it, and the next sign-in goes there directly.
+    const challenge = await b.follow(`${chooser}/totp`);
+    await b.follow(`${chooser}/totp`, { form: { csrf: hiddenField(challenge.body, 'csrf'), code: totpCode(two.totpSecret!, now()) } });
+    advance(30);
+    expect(await passwordStep(two.email, b)).toMatch(/^\/interaction\/[^/]+\/factor\/totp$/);
+  });
+
   it('drops an elevated level after its max age (phr 15 min) but keeps loa2; a refresh decays the same way', async () => {
     const u = await user({ totp: true, webauthn: true });
     const browser = new FakeBrowser(srv.url);
