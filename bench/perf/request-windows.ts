@@ -8,9 +8,8 @@
 import { appendFileSync } from 'node:fs';
 import { Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { routeLabel } from './route-label.js';
 
-/** Path segments that are ids (16+ id characters, a digit or a capital among them), so one route is one line. */
-const ID = /(?<=\/)(?=[a-z_-]*[\dA-Z])[A-Za-z0-9_-]{16,}(?=\/|$)/g;
 const dir = process.env.BENCH_WINDOWS_DIR;
 
 if (dir) {
@@ -21,7 +20,7 @@ if (dir) {
     if (event === 'request') {
       const [req, res] = args as [IncomingMessage, ServerResponse];
       const start = micros();
-      const route = `${req.method} ${(req.url ?? '').split('?')[0]!.replace(ID, ':id')}`;
+      const route = routeLabel(req);
       res.once('finish', () => appendFileSync(file, `${route} ${start} ${micros()}\n`));
     }
     return emit.call(this, event, ...args);

@@ -12,12 +12,11 @@
 import { openSync, writeSync } from 'node:fs';
 import { Server, type IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
+import { routeLabel } from './route-label.js';
 
 type Fn = (...args: unknown[]) => unknown;
 /** Ids, keys and tokens (16+ id characters with a digit among them), not table names like cache_generations. */
 const ID = /(?<![A-Za-z0-9_-])(?=[A-Za-z_-]*\d)[A-Za-z0-9_-]{16,}/g;
-/** Path segments that are ids (as in request-windows.ts), so that one route is one line. */
-const PATH_ID = /(?<=\/)(?=[a-z_-]*[\dA-Z])[A-Za-z0-9_-]{16,}(?=\/|$)/g;
 const out = process.env.BENCH_TRACE_OUT;
 
 if (out) {
@@ -27,8 +26,7 @@ if (out) {
   const emit = Server.prototype.emit as (this: Server, event: string, ...args: unknown[]) => boolean;
   Server.prototype.emit = function (this: Server, event: string, ...args: unknown[]) {
     if (event === 'request') {
-      const req = args[0] as IncomingMessage;
-      log('request', `${req.method} ${(req.url ?? '').split('?')[0]!.replace(PATH_ID, ':id')}`);
+      log('request', routeLabel(args[0] as IncomingMessage));
     }
     return emit.call(this, event, ...args);
   } as Server['emit'];
