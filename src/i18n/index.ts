@@ -17,9 +17,8 @@ export type Translate = (key: string, options?: TOptions & Record<string, unknow
 export class I18n {
   readonly supported: string[];
   private readonly instance: I18nextInstance;
-  private readonly fixed = new Map<string, Translate>();
-  /** Per language: `text()` sentences asked without values. */
-  private readonly plainText = new Map<string, BoundedCache<string, string>>();
+  /** Per language: its `t`, and the `text()` sentences asked without values. */
+  private readonly languages = new Map<string, { t: Translate; plainText: BoundedCache<string, string> }>();
   private readonly pickListeners: Array<(ctx: Context, locale: string) => Promise<void>> = [];
 
   constructor(readonly catalogs: Catalogs) {
@@ -63,32 +62,32 @@ export class I18n {
   }
 
   translator(locale: string | undefined): Translate {
-    const lang = this.resolve(locale);
-    let t = this.fixed.get(lang);
-    if (!t) {
-      const base = this.instance.getFixedT(lang);
-      // A page asks for dozens of plain keys per render; catalogs are fixed once loaded, so a plain key's
-      // text is looked up once per language (keys with options — plurals, values — are not cached).
-      const plain = new BoundedCache<string, string>(5000);
-      t = (key, options) => (options !== undefined ? String(base(key, options as TOptions)) : plain.getOrSet(key, () => String(base(key))));
-      this.fixed.set(lang, t);
-    }
-    return t;
+    return this.language(locale).t;
   }
 
   /** A sentence keyed by its English text (namespace `text`): titles and error details; English if untranslated. */
   text(locale: string | undefined, english: string, options?: Record<string, unknown>): string {
-    const t = this.translator(locale);
+    const { t, plainText } = this.language(locale);
     const lookup = () => t(english, { ns: 'text', keySeparator: false, nsSeparator: false, defaultValue: english, ...options });
-    if (options !== undefined) return lookup();
-    // A page's titles, labels and hints: like plain keys (translator), a sentence without values is looked up
-    // once per language.
-    const lang = this.resolve(locale);
-    let cache = this.plainText.get(lang);
-    if (!cache) this.plainText.set(lang, (cache = new BoundedCache<string, string>(5000)));
-    return cache.getOrSet(english, lookup);
+    return options === undefined ? plainText.getOrSet(english, lookup) : lookup();
   }
 
+  /**
+   * A page asks for dozens of plain keys and sentences per render; catalogs are fixed once loaded, so a key or a
+   * sentence without values is looked up once per language (with options — plurals, values — never cached).
+   */
+  private language(locale: string | undefined) {
+    const lang = this.resolve(locale);
+    let entry = this.languages.get(lang);
+    if (!entry) {
+      const base = this.instance.getFixedT(lang);
+      const plain = new BoundedCache<string, string>(5000);
+      const t: Translate = (key, options) => (options !== undefined ? String(base(key, options as TOptions)) : plain.getOrSet(key, () => String(base(key))));
+      entry = { t, plainText: new BoundedCache<string, string>(5000) };
+      this.languages.set(lang, entry);
+    }
+    return entry;
+  }
 
   /**
    * A sentence the code built in English, in `locale`: its `text` entry; else, when it matches a `text` entry

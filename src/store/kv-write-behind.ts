@@ -5,8 +5,9 @@
  * commit. Under this wrapper, writes to keys under the given prefixes stay in the request's scope (reads in
  * the same request see them) and reach the store once, as their last value (the values set: in one statement,
  * or one Redis round trip), when the request's handlers are done and before it answers — a following request
- * (the browser's next step) finds them stored, exactly as before. What a request read of those keys is remembered for the rest of it (a TOTP step reads its auth
- * context three times): the request sees one state of its sign-in, its own writes on top.
+ * (the browser's next step) finds them stored, exactly as before. What a request read of those keys is
+ * remembered for the rest of it (a TOTP step reads its auth context three times): the request sees one state of
+ * its sign-in, its own writes on top.
  *
  * Mounted inside the error handler (`flushKvWritesPerRequest`): a store outage while writing becomes the
  * request's precise 503. Outside a request (CLI, timers), or after the request's flush, writes go straight

@@ -36,7 +36,8 @@ export class RedisKv implements KvStore {
     await guardStore(() => this.redis.set(this.prefix + key, value, 'EX', ttlSeconds));
   }
   async setMany(entries: readonly KvEntry[]) {
-    if (entries.length <= 1) return entries[0] ? this.set(entries[0].key, entries[0].value, entries[0].ttlSeconds) : undefined;
+    if (entries.length === 0) return;
+    if (entries.length === 1) return this.set(entries[0]!.key, entries[0]!.value, entries[0]!.ttlSeconds); // no pipeline for one
     const pipeline = this.redis.pipeline();
     for (const e of entries) pipeline.set(this.prefix + e.key, e.value, 'EX', e.ttlSeconds);
     await guardStore(async () => {
