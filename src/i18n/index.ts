@@ -82,7 +82,18 @@ export class I18n {
     if (!entry) {
       const base = this.instance.getFixedT(lang);
       const plain = new BoundedCache<string, string>(5000);
-      const t: Translate = (key, options) => (options !== undefined ? String(base(key, options as TOptions)) : plain.getOrSet(key, () => String(base(key))));
+      const templates = new BoundedCache<string, string>(5000);
+      const t: Translate = (key, options) => {
+        if (options === undefined) return plain.getOrSet(key, () => String(base(key)));
+        const lookup = lookupOptions(options);
+        if (lookup) {
+          // The entry as i18next resolves it (namespace, fallback language, default), uninterpolated: no values in the cache.
+          const template = templates.getOrSet(templateKey(key, lookup), () => String(base(key, { ...lookup, skipInterpolation: true } as TOptions)));
+          const filled = fillPlaceholders(template, options);
+          if (filled !== undefined) return filled;
+        }
+        return String(base(key, options as TOptions));
+      };
       entry = { t, plainText: new BoundedCache<string, string>(5000) };
       this.languages.set(lang, entry);
     }
@@ -144,6 +155,54 @@ export class I18n {
   languageName(locale: string): string {
     return this.translator(locale)('language.name');
   }
+}
+
+/** The options text() and the pages pass to choose an entry; any other i18next option takes i18next's own path. */
+const LOOKUP_OPTIONS = new Set(['ns', 'keySeparator', 'nsSeparator', 'defaultValue']);
+/**
+ * i18next's options (plurals, context, languages, formatting, nesting, …): a call that names one of these is
+ * translated by i18next itself. Everything else in the options is a placeholder value.
+ */
+const I18NEXT_OPTIONS = new Set([
+  'count', 'context', 'ordinal', 'lng', 'lngs', 'fallbackLng', 'returnObjects', 'returnDetails', 'joinArrays', 'postProcess',
+  'interpolation', 'replace', 'skipInterpolation', 'nest', 'defaultVariables', 'formatParams', 'keyPrefix',
+]);
+const PLACEHOLDER = /\{\{\s*(\w+)\s*\}\}/g;
+
+/** The lookup options of a call whose other options are all plain values; undefined when i18next must translate it. */
+function lookupOptions(options: Record<string, unknown>): Record<string, unknown> | undefined {
+  const lookup: Record<string, unknown> = {};
+  for (const name in options) {
+    if (LOOKUP_OPTIONS.has(name)) lookup[name] = options[name];
+    else if (I18NEXT_OPTIONS.has(name) || name.startsWith('defaultValue_')) return undefined;
+  }
+  return lookup;
+}
+
+function templateKey(key: string, lookup: Record<string, unknown>): string {
+  const flag = (v: unknown) => (v === false ? '0' : v === undefined ? '' : String(v));
+  return [key, flag(lookup.ns), flag(lookup.keySeparator), flag(lookup.nsSeparator), flag(lookup.defaultValue)].join('\u0000');
+}
+
+/**
+ * Puts string and number values into a template's `{{name}}` placeholders, as i18next does with escapeValue off
+ * and skipOnVariables on (values are not interpolated again). Undefined — i18next's own path — when the template
+ * nests (`$t(`) or has another placeholder form, or a value is missing, of another type, or looks like markup
+ * i18next would treat specially.
+ */
+export function fillPlaceholders(template: string, values: Record<string, unknown>): string | undefined {
+  if (template.includes('$t(')) return undefined;
+  let simple = true;
+  const filled = template.replace(PLACEHOLDER, (_match, name: string) => {
+    const value = values[name];
+    if (typeof value === 'number') return String(value);
+    if (typeof value === 'string' && !value.includes('{{') && !value.includes('$t(')) return value;
+    simple = false;
+    return '';
+  });
+  // A `{{` left over is a form this path does not know (formats, unescaped `{{- x}}`).
+  if (!simple || template.replace(PLACEHOLDER, '').includes('{{')) return undefined;
+  return filled;
 }
 
 /**
