@@ -23,3 +23,24 @@ export async function auditTransaction<T>(
     return fn(trx);
   });
 }
+
+const HEAD_HASH = 'select hash from audit_events order by seq desc limit 1';
+
+/**
+ * auditTransaction for an append: `fn` gets the chain's last hash, read under the lock. On PostgreSQL the lock
+ * and the read go in one round trip, as two statements of one simple query (no parameters): under READ
+ * COMMITTED each statement takes its own snapshot, so the read, which starts once the lock is granted, sees
+ * every append committed before it.
+ */
+export async function appendTransaction<T>(
+  db: Db,
+  fn: (trx: Knex.Transaction, head: string | undefined) => Promise<T>,
+  before?: (trx: Knex.Transaction) => Promise<void>,
+): Promise<T> {
+  return db.transaction(async (trx) => {
+    await before?.(trx);
+    if (!isPostgres(db)) return fn(trx, ((await trx.raw(HEAD_HASH)) as Array<{ hash: string }>)[0]?.hash);
+    const results = (await trx.raw(`select pg_advisory_xact_lock(${AUDIT_LOCK}); ${HEAD_HASH}`)) as Array<{ rows: Array<{ hash: string }> }>;
+    return fn(trx, results[1]?.rows[0]?.hash);
+  });
+}

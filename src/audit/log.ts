@@ -8,7 +8,7 @@ import { newId } from '../security/crypto.js';
 import { guardStore } from '../errors/index.js';
 import { digest, GENESIS } from './chain.js';
 import type { CheckpointKeys } from './checkpoint.js';
-import { auditTransaction } from './lock.js';
+import { appendTransaction } from './lock.js';
 import { verifyAudit } from './verify.js';
 import { joinRequestBatch } from './request-batch.js';
 import type { Knex } from 'knex';
@@ -101,9 +101,8 @@ export class AuditLog {
       if (writes.length > 0) await guardStore(() => this.db.transaction(before));
       return;
     }
-    const hashes = await guardStore(() => auditTransaction(this.db, async (trx) => {
-      const last = await trx('audit_events').orderBy('seq', 'desc').first('hash');
-      let prev = (last?.hash as string | undefined) ?? GENESIS;
+    const hashes = await guardStore(() => appendTransaction(this.db, async (trx, head) => {
+      let prev = head ?? GENESIS;
       const rows = events.map((event) => {
         const hash = digest(prev, event);
         const row = {

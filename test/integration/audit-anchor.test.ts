@@ -201,6 +201,22 @@ describe.each(storeMatrix)('anchored audit log on $name', (kind) => {
     await expect(cli(['audit', 'prune', '--before', 'yesterday'])).rejects.toMatchObject({ code: 'invalid_request', field: 'before' });
   });
 
+  it('an append is one transaction: the lock and the head read share one round trip on PostgreSQL', async () => {
+    await audit.record({ type: 'factor.verify.totp', outcome: 'success', userId: 'u0' });
+    const statements: string[] = [];
+    const onQuery = (q: { sql: string }) => statements.push(q.sql.trim().split(/\s+/).slice(0, 2).join(' ').toLowerCase());
+    db.on('query', onQuery);
+    try {
+      await audit.append([1, 2].map((i) => ({ id: `e${i}`, at: clock, type: 'factor.verify.totp', outcome: 'success', userId: 'u0', clientId: null, ip: null, details: {} })));
+    } finally {
+      db.off('query', onQuery);
+    }
+    const round = statements.filter((s) => !/^(begin|commit)/.test(s));
+    expect(round).toEqual(kind.name === 'sqlite' ? ['select hash', 'insert into'] : ['select pg_advisory_xact_lock(7431001);', 'insert into']);
+    expect(await audit.verifyChain()).toBeNull();
+    expect(Number((await db('audit_events').count({ n: '*' }).first())!.n)).toBe(3);
+  });
+
   it('concurrent appends stay one chain; periodic checkpoints in the log stream verify it', async () => {
     const lines: string[] = [];
     const log = createLogger('info', new Writable({ write: (chunk, _e, cb) => (lines.push(...String(chunk).split('\n').filter(Boolean)), cb()) }));
