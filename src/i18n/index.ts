@@ -86,7 +86,8 @@ export class I18n {
       const t: Translate = (key, options) => {
         if (options === undefined) return plain.getOrSet(key, () => String(base(key)));
         const lookup = lookupOptions(options);
-        if (lookup) {
+        // A default other than the key itself may be anything a caller has (a risk detail): never kept.
+        if (lookup && (lookup.defaultValue === undefined || lookup.defaultValue === key)) {
           // The entry as i18next resolves it (namespace, fallback language, default), uninterpolated: no values in the cache.
           const template = templates.getOrSet(templateKey(key, lookup), () => String(base(key, { ...lookup, skipInterpolation: true } as TOptions)));
           const filled = fillPlaceholders(template, options);

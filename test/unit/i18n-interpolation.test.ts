@@ -66,6 +66,12 @@ describe('placeholder values', () => {
     expect(second).not.toContain('first-value');
   });
 
+  test('a default other than the key is used as i18next uses it, and is not kept: each call gets its own', () => {
+    const t = i18n.translator('en');
+    expect(t('no.such.key', { defaultValue: 'first {{x}}', x: 1 })).toBe('first 1');
+    expect(t('no.such.key', { defaultValue: 'second {{x}}', x: 2 })).toBe('second 2');
+  });
+
   test('an unknown key with values comes back as the key; text() falls back to its English with values', () => {
     expect(i18n.translator('de')('no.such.key', { name: 'x' })).toBe('no.such.key');
     expect(i18n.text('de', 'Hello {{name}}, not in any catalog', { name: 'Ada' })).toBe('Hello Ada, not in any catalog');
