@@ -123,17 +123,17 @@ export class RiskCollector {
   async collect(input: CollectInput): Promise<{ signals: RiskSignals; observed: Observed }> {
     const { account, request, nowMs } = input;
     const { user } = account;
-    const { devices, signIns, geoip, policy } = this.deps;
+    const { signIns, geoip, policy } = this.deps;
     // The same handle the sign-in throttles key a known browser by (never the cookie value in a store).
     const hash = request.deviceId ? deviceHandle(request.deviceId) : null;
     const network = networkPrefix(request.ip);
     const geo = geoip?.lookup(request.ip) ?? null;
     const allowListed = inList(this.allow, request.ip);
     const sinceMs = nowMs - policy.velocity.windowSeconds * 1000;
-    const [device, history, last] = await Promise.all([
-      hash ? devices.find(user.id, hash) : Promise.resolve(undefined),
+    const [history, last] = await Promise.all([
       this.deps.history.read({
         userId: user.id,
+        deviceHash: hash,
         failureAccount: failureAccountKey(user.email),
         ip: request.ip,
         network,
@@ -143,7 +143,7 @@ export class RiskCollector {
       }),
       geo ? signIns.last(user.id) : Promise.resolve(undefined),
     ]);
-    const { knownNetwork, knownPlace, velocity, pushDenials } = history;
+    const { device, knownNetwork, knownPlace, velocity, pushDenials } = history;
     const nowS = Math.floor(nowMs / 1000);
     const speed = geo && last && last.latitude !== null ? speedKmh({ ...last, at: Math.floor(last.at / 1000) }, { ...geo, at: nowS }) : null;
     const lastMfaMs = Math.max(0, ...account.factors.filter((f) => f.kind !== 'password').map((f) => f.lastUsedAt ?? 0));
