@@ -142,6 +142,10 @@ export class SqlAdapter implements Adapter {
 // and is not consumed yet: 1 = this call consumed it, 0 = already consumed, -1 = gone.
 const CONSUME_SCRIPT = `if redis.call('exists', KEYS[1]) == 0 then return -1 end return redis.call('hsetnx', KEYS[1], 'consumed', ARGV[1])`;
 
+// Lengthens a key's time to live to ARGV[1] seconds, never shortens it (a key without one gets it). Run inside
+// the upsert's MULTI: no round trip of its own, and no window between reading the TTL and setting it.
+const EXTEND_TTL_SCRIPT = `local ttl = redis.call('ttl', KEYS[1]) if ttl >= tonumber(ARGV[1]) then return 0 end return redis.call('expire', KEYS[1], ARGV[1])`;
+
 export class RedisAdapter implements Adapter {
   constructor(
     private readonly name: string,
@@ -180,8 +184,7 @@ export class RedisAdapter implements Adapter {
         const grantKey = this.grantKey(payload.grantId);
         multi.rpush(grantKey, key);
         // The grant index must live as long as its longest-lived token.
-        const ttl = await this.redis.ttl(grantKey);
-        if (expiresIn > ttl) multi.expire(grantKey, expiresIn);
+        if (expiresIn) multi.eval(EXTEND_TTL_SCRIPT, 1, grantKey, expiresIn);
       }
       if (payload.userCode) {
         multi.set(this.userCodeKey(payload.userCode), id);
@@ -195,8 +198,7 @@ export class RedisAdapter implements Adapter {
         // Per-account index of sessions, written in the same MULTI as the session (never one without the other).
         const accountKey = accountSessionsKey(this.prefix, payload.accountId);
         multi.sadd(accountKey, id);
-        const ttl = await this.redis.ttl(accountKey);
-        if (expiresIn > ttl) multi.expire(accountKey, expiresIn);
+        if (expiresIn) multi.eval(EXTEND_TTL_SCRIPT, 1, accountKey, expiresIn);
       }
       const results = await multi.exec();
       const failed = results?.find(([err]) => err);
