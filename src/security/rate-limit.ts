@@ -118,7 +118,7 @@ export class Throttle {
   constructor(
     readonly rule: ThrottleRule,
     private readonly limiter: RateLimiterAbstract,
-    /** The Redis client the limiter talks to, if any (settleInOneWrite corks its socket). */
+    /** The Redis client the limiter talks to, if any (inOneWrite corks its socket while an attempt is settled). */
     readonly redis?: Redis,
   ) {}
 
