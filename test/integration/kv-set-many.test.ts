@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Context } from 'koa';
 import { Redis } from 'ioredis';
 import { storeMatrix } from '../helpers/stores.js';
+import { recordRedisCommands } from '../helpers/redis-commands.js';
 import { testDb, type TestDb } from '../helpers/db.js';
 import { RedisKv, SqlKv, type KvStore } from '../../src/store/kv.js';
 import { deferWritesPerRequest, flushKvWritesPerRequest } from '../../src/store/kv-write-behind.js';
@@ -28,11 +29,7 @@ describe.each(storeMatrix)('KvStore.setMany on $name', (kind) => {
     } else {
       redis = new Redis(t.env.REDIS_URL!);
       kv = new RedisKv(redis, t.env.REDIS_PREFIX);
-      const send = redis.sendCommand.bind(redis);
-      redis.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
-        calls.push(command.name);
-        return (send as (...a: unknown[]) => unknown)(command, ...rest);
-      }) as typeof redis.sendCommand;
+      recordRedisCommands(redis, calls);
       const pipeline = redis.pipeline.bind(redis);
       redis.pipeline = ((...args: Parameters<typeof pipeline>) => {
         pipelines++;

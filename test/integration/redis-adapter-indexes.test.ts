@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { storeMatrix } from '../helpers/stores.js';
+import { recordRedisCommands } from '../helpers/redis-commands.js';
 import { testDb, type TestDb } from '../helpers/db.js';
 import { RedisAdapter } from '../../src/oidc/adapters.js';
 
@@ -22,11 +23,7 @@ describe('Redis adapter indexes', () => {
     t = await testDb(redisStore);
     redis = new Redis(t.env.REDIS_URL!);
     prefix = `${t.env.REDIS_PREFIX}oidc:`;
-    const send = redis.sendCommand.bind(redis);
-    redis.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
-      commands.push(command.name);
-      return (send as (...a: unknown[]) => unknown)(command, ...rest);
-    }) as typeof redis.sendCommand;
+    recordRedisCommands(redis, commands);
     await redis.ping(); // connected: no command is queued offline and sent twice
   });
   afterAll(async () => {
