@@ -82,15 +82,16 @@ export class I18n {
     if (!entry) {
       const base = this.instance.getFixedT(lang);
       const plain = new BoundedCache<string, string>(5000);
-      const templates = new BoundedCache<string, string>(5000);
+      // null: an entry this path cannot fill (nesting, formats): i18next translates it every time.
+      const templates = new BoundedCache<string, string | null>(5000);
       const t: Translate = (key, options) => {
         if (options === undefined) return plain.getOrSet(key, () => String(base(key)));
         const lookup = lookupOptions(options);
         // A default other than the key itself may be anything a caller has (a risk detail): never kept.
         if (lookup && (lookup.defaultValue === undefined || lookup.defaultValue === key)) {
           // The entry as i18next resolves it (namespace, fallback language, default), uninterpolated: no values in the cache.
-          const template = templates.getOrSet(templateKey(key, lookup), () => String(base(key, { ...lookup, skipInterpolation: true } as TOptions)));
-          const filled = fillPlaceholders(template, options);
+          const template = templates.getOrSet(templateKey(key, lookup), () => fillable(String(base(key, { ...lookup, skipInterpolation: true } as TOptions))));
+          const filled = template === null ? undefined : fillValues(template, options);
           if (filled !== undefined) return filled;
         }
         return String(base(key, options as TOptions));
@@ -192,7 +193,16 @@ function templateKey(key: string, lookup: Record<string, unknown>): string {
  * i18next would treat specially.
  */
 export function fillPlaceholders(template: string, values: Record<string, unknown>): string | undefined {
-  if (template.includes('$t(')) return undefined;
+  return fillable(template) === null ? undefined : fillValues(template, values);
+}
+
+/** The template, or null when it nests (`$t(`) or has a placeholder form other than `{{name}}` (formats, `{{- x}}`). */
+function fillable(template: string): string | null {
+  return template.includes('$t(') || template.replace(PLACEHOLDER, '').includes('{{') ? null : template;
+}
+
+/** A fillable template with its values put in; undefined when a value is missing or not plainly a string or number. */
+function fillValues(template: string, values: Record<string, unknown>): string | undefined {
   let simple = true;
   const filled = template.replace(PLACEHOLDER, (_match, name: string) => {
     const value = values[name];
@@ -201,9 +211,7 @@ export function fillPlaceholders(template: string, values: Record<string, unknow
     simple = false;
     return '';
   });
-  // A `{{` left over is a form this path does not know (formats, unescaped `{{- x}}`).
-  if (!simple || template.replace(PLACEHOLDER, '').includes('{{')) return undefined;
-  return filled;
+  return simple ? filled : undefined;
 }
 
 /**
