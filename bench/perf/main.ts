@@ -69,6 +69,7 @@ async function spawnServer(script: string, env: NodeJS.ProcessEnv, base: string,
   // BENCH_CPU_PROF=DIR: V8 CPU profiles of both servers (open in Chrome DevTools, or summarise with bench/perf/profile-summary.ts).
   // With them, each request's start and end (bench/perf/request-windows.ts), to cut a profile down to one route (profile-windows.ts).
   const profDir = process.env.BENCH_CPU_PROF;
+  if (profDir) mkdirSync(profDir, { recursive: true }); // the request windows are appended before V8 writes its profile
   const prof = profDir
     ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--import', pathToFileURL(join(root, 'dist/bench/perf/request-windows.js')).href]
     : [];
