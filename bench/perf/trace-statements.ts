@@ -7,7 +7,10 @@
  * Each HTTP request a server receives is written first as a line `request METHOD /path` (ids in the path masked),
  * so the statements that follow it until the next such line are that request's — or work an earlier one left
  * running after it answered. `node dist/bench/perf/trace-routes.js DIR/<server>-<port>.log` counts them per route.
- * Writes synchronously (exact order, no loss at exit): for counting, not for timing.
+ * Writes synchronously (exact order, no loss at exit): for counting. The one timing it records: each SQLite
+ * statement's wall time on the event-loop thread, after a tab (better-sqlite3 blocks that thread, so this is what
+ * the statement costs every request behind it, a commit's fsync included; trace-routes.ts gives the mean per
+ * statement). PostgreSQL and Redis calls are asynchronous: their wall time is waiting, not work, and is not kept.
  */
 import { openSync, writeSync } from 'node:fs';
 import { Server, type IncomingMessage } from 'node:http';
@@ -21,8 +24,8 @@ const out = process.env.BENCH_TRACE_OUT;
 
 if (out) {
   const fd = openSync(out, 'w');
-  const log = (kind: string, text: unknown) =>
-    writeSync(fd, `${kind} ${String(text).replace(/\s+/g, ' ').replace(ID, '…').slice(0, 140)}\n`);
+  const log = (kind: string, text: unknown, wallUs?: number) =>
+    writeSync(fd, `${kind} ${String(text).replace(/\s+/g, ' ').replace(ID, '…').slice(0, 140)}${wallUs === undefined ? '' : `\t${wallUs}`}\n`);
   const emit = Server.prototype.emit as (this: Server, event: string, ...args: unknown[]) => boolean;
   Server.prototype.emit = function (this: Server, event: string, ...args: unknown[]) {
     if (event === 'request') {
@@ -48,8 +51,12 @@ if (out) {
       for (const method of ['run', 'all', 'get', 'iterate']) {
         const run = statement[method]!;
         statement[method] = function (this: unknown, ...args: unknown[]) {
-          log('sqlite', sql);
-          return run.apply(this, args);
+          const start = process.hrtime.bigint();
+          try {
+            return run.apply(this, args);
+          } finally {
+            log('sqlite', sql, Math.round(Number(process.hrtime.bigint() - start) / 1000));
+          }
         };
       }
       return statement;

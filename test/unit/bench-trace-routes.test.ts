@@ -11,8 +11,8 @@ describe('callsPerRoute', () => {
     'sqlite select * from `oidc_payloads` where `id` = ?',
     'redis get stepwise:x',
     'request GET /auth',
-    'sqlite insert into `oidc_payloads` …',
-    'sqlite pragma data_version',
+    'sqlite insert into `oidc_payloads` …\t300',
+    'sqlite pragma data_version\t12',
     '',
   ];
 
@@ -26,6 +26,13 @@ describe('callsPerRoute', () => {
     const token = routes.get('POST /token')!;
     expect(token.requests).toBe(1);
     expect(Object.fromEntries(token.byKind)).toEqual({ sqlite: 1, redis: 1 });
+  });
+
+  it('keeps a statement with and without a wall time as one, and sums only the times given', () => {
+    const auth = callsPerRoute(log).get('GET /auth')!;
+    expect([...auth.byStatement.keys()].sort()).toEqual(['sqlite insert into `oidc_payloads` …', 'sqlite pragma data_version']);
+    expect(Object.fromEntries(auth.wallUsByStatement)).toEqual({ 'sqlite insert into `oidc_payloads` …': 300, 'sqlite pragma data_version': 12 });
+    expect(callsPerRoute(log).get('POST /token')!.wallUsByStatement.size).toBe(0);
   });
 
   it('counts nothing for a log without requests', () => {
