@@ -7,7 +7,7 @@ import { createDb, migrate, type Db } from './store/db.js';
 import { createRedis } from './store/redis.js';
 import { RedisKv, SqlKv, type KvStore } from './store/kv.js';
 import { deferWritesPerRequest } from './store/kv-write-behind.js';
-import { UsersRepo } from './store/repos/users.js';
+import { UsersRepo, type User } from './store/repos/users.js';
 import { ClientsRepo } from './store/repos/clients.js';
 import { SecretBox } from './security/crypto.js';
 import { PasswordHasher } from './security/password.js';
@@ -144,7 +144,9 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     // Across requests too, while the table's change counter stands still (src/store/shared-cache.ts).
     const changes = followTableChanges(config.database, log, db);
     if (changes) closers.unshift(() => changes.close());
-    const users = memoizeReads(cacheAcrossRequests(new UsersRepo(db), 'users', ['findById', 'findByEmail'], changes), 'users', ['findById', 'findByEmail']);
+    // The password step finds the user by e-mail; what follows in the same request asks by id.
+    const byEmailAlsoById = { findByEmail: (u: unknown) => (u ? { method: 'findById', args: [(u as User).id] } : undefined) };
+    const users = memoizeReads(cacheAcrossRequests(new UsersRepo(db), 'users', ['findById', 'findByEmail'], changes), 'users', ['findById', 'findByEmail'], '', byEmailAlsoById);
     const clients = memoizeReads(cacheAcrossRequests(new ClientsRepo(db, box), 'clients', ['find'], changes), 'clients', ['find']);
     const hasher = new PasswordHasher(config.argon2);
     const auditKeys = CheckpointKeys.fromBox(box);

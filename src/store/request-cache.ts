@@ -58,22 +58,39 @@ function clearTable(memo: Memo, table: string) {
 }
 
 /**
+ * Other reads that a read's answer also answers: `findByEmail` finds the record `findById(record.id)` would.
+ * Returns that read's method and arguments, or undefined (nothing found).
+ */
+export type Primes = Record<string, (value: unknown) => { method: string; args: unknown[] } | undefined>;
+
+/**
  * Wraps a repository: the named read methods are memoised per request (keyed by table, namespace — e.g. one
  * oidc-provider model of the shared payload table —, method and arguments). Writes need no wrapping:
  * whatever writes the table — this repo or any other code — is seen by invalidateOnWrites, which the
- * container installs on the same connection.
+ * container installs on the same connection. `primes`: once a read answers, the reads it also answers are
+ * memoised with the same value — unless a write to the table came in between (its entry is gone then).
  */
-export function memoizeReads<T extends object>(repo: T, table: string, reads: ReadonlyArray<keyof T & string>, namespace = ''): T {
+export function memoizeReads<T extends object>(repo: T, table: string, reads: ReadonlyArray<keyof T & string>, namespace = '', primes: Primes = {}): T {
   const readSet = new Set<string>(reads);
+  const keyOf = (name: string, args: unknown[]) => `${table}\u0000${namespace}\u0000${name}\u0000${JSON.stringify(args)}`;
   return wrapMethods(repo, (name) => readSet.has(name), (read, name) => (...args: unknown[]) => {
     const memo = memoOf();
     if (!memo) return read(...args);
-    const key = `${table}\u0000${namespace}\u0000${name}\u0000${JSON.stringify(args)}`;
+    const key = keyOf(name, args);
     let hit = memo.get(key);
     if (!hit) {
-      hit = Promise.resolve(read(...args));
-      memo.set(key, hit);
-      hit.catch(() => memo.delete(key));
+      const answer = Promise.resolve(read(...args));
+      hit = answer;
+      memo.set(key, answer);
+      answer.then(
+        (v) => {
+          const other = primes[name]?.(v);
+          if (!other || memo.get(key) !== answer) return;
+          const otherKey = keyOf(other.method, other.args);
+          if (!memo.has(otherKey)) memo.set(otherKey, answer);
+        },
+        () => memo.delete(key),
+      );
     }
     return hit.then((v) => structuredClone(v));
   });

@@ -79,4 +79,73 @@ describe.each(storeMatrix)('request-scoped read memo on $name', (kind) => {
     });
     expect(reads).toHaveLength(1);
   });
+
+  describe('a read that answers another (findByEmail primes findById)', () => {
+    let primed: UsersRepo;
+    beforeAll(() => {
+      const byEmailAlsoById = { findByEmail: (u: unknown) => (u ? { method: 'findById', args: [(u as { id: string }).id] } : undefined) };
+      primed = memoizeReads(new UsersRepo(t.db), 'users', ['findById', 'findByEmail'], '', byEmailAlsoById);
+    });
+
+    it('answers findById from the record findByEmail found, as its own copy', async () => {
+      const u = await t.user();
+      reads.length = 0;
+      await inRequest(async () => {
+        const byEmail = await primed.findByEmail(u.email);
+        const byId = await primed.findById(u.id);
+        expect(byId).toEqual(byEmail);
+        expect(byId).not.toBe(byEmail);
+        expect(byId?.id).toBe(u.id);
+      });
+      expect(reads).toHaveLength(1);
+    });
+
+    it('primes nothing when no user has that e-mail', async () => {
+      const u = await t.user();
+      reads.length = 0;
+      await inRequest(async () => {
+        expect(await primed.findByEmail(`nobody-${u.id}@example.test`)).toBeUndefined();
+        expect((await primed.findById(u.id))?.email).toBe(u.email);
+      });
+      expect(reads).toHaveLength(2);
+    });
+
+    it('a write between the two reads makes findById read again', async () => {
+      const u = await t.user();
+      reads.length = 0;
+      await inRequest(async () => {
+        await primed.findByEmail(u.email);
+        await t.db('users').where({ id: u.id }).update({ name: 'renamed' });
+        expect((await primed.findById(u.id))?.name).toBe('renamed');
+      });
+      expect(reads).toHaveLength(2);
+    });
+
+    it('a write that lands while findByEmail is still answering primes nothing', async () => {
+      const u = await t.user();
+      // The real repo, with its answer held back until the write is done.
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      class HeldUsers extends UsersRepo {
+        override async findByEmail(email: string) {
+          const found = await super.findByEmail(email);
+          await held;
+          return found;
+        }
+      }
+      const slow = memoizeReads(new HeldUsers(t.db), 'users', ['findById', 'findByEmail'], '', {
+        findByEmail: (v: unknown) => (v ? { method: 'findById', args: [(v as { id: string }).id] } : undefined),
+      });
+      reads.length = 0;
+      await inRequest(async () => {
+        const pending = slow.findByEmail(u.email);
+        while (reads.length === 0) await new Promise((r) => setImmediate(r));
+        await t.db('users').where({ id: u.id }).update({ name: 'during' });
+        release();
+        expect((await pending)?.name).toBeNull(); // read before the write
+        expect((await slow.findById(u.id))?.name).toBe('during');
+      });
+      expect(reads).toHaveLength(2);
+    });
+  });
 });
