@@ -146,7 +146,13 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     if (changes) closers.unshift(() => changes.close());
     // The password step finds the user by e-mail; what follows in the same request asks by id.
     const byEmailAlsoById = { findByEmail: (u: unknown) => (u ? { method: 'findById', args: [(u as User).id] } : undefined) };
-    const users = memoizeReads(cacheAcrossRequests(new UsersRepo(db), 'users', ['findById', 'findByEmail'], changes), 'users', ['findById', 'findByEmail'], '', byEmailAlsoById);
+    const users = memoizeReads(
+      cacheAcrossRequests(new UsersRepo(db), 'users', ['findById', 'findByEmail'], changes, { primes: byEmailAlsoById }),
+      'users',
+      ['findById', 'findByEmail'],
+      '',
+      byEmailAlsoById,
+    );
     const clients = memoizeReads(cacheAcrossRequests(new ClientsRepo(db, box), 'clients', ['find'], changes), 'clients', ['find']);
     const hasher = new PasswordHasher(config.argon2);
     const auditKeys = CheckpointKeys.fromBox(box);

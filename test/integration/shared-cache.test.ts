@@ -33,6 +33,14 @@ describe.each(storeMatrix)('shared cache on $name', (kind) => {
   let clients: ClientsRepo;
   let users: UsersRepo;
   const reads: string[] = [];
+  /** Until a second lookup is answered without a query (a write's notification may still be on its way). */
+  const untilCached = (lookup: () => Promise<unknown>) =>
+    until(async () => {
+      await lookup();
+      const before = reads.length;
+      await lookup();
+      return reads.length === before;
+    });
   const database = () => (/^postgres/.test(t.env.DATABASE_URL!) ? { client: 'pg' as const, connection: t.env.DATABASE_URL! } : { client: 'sqlite' as const, filename: t.env.DATABASE_URL! });
 
   beforeAll(async () => {
@@ -56,12 +64,7 @@ describe.each(storeMatrix)('shared cache on $name', (kind) => {
 
   it('serves a cached client without a query, each caller its own copy', async () => {
     // (The create's notification may still be on its way: wait until a lookup is answered from the cache.)
-    await until(async () => {
-      await clients.find('c1');
-      const before = reads.length;
-      await clients.find('c1');
-      return reads.length === before;
-    });
+    await untilCached(() => clients.find('c1'));
     reads.length = 0;
     const a = await clients.find('c1');
     const b = await clients.find('c1');
@@ -87,12 +90,7 @@ describe.each(storeMatrix)('shared cache on $name', (kind) => {
 
   it("a user disabled by another connection is seen at the next lookup; this process's own write at once", async () => {
     const u = await t.user();
-    await until(async () => {
-      await users.findById(u.id);
-      const before = reads.length;
-      await users.findById(u.id);
-      return reads.length === before;
-    });
+    await untilCached(() => users.findById(u.id));
     expect((await users.findById(u.id))!.disabled).toBe(false);
     await other('users').where({ id: u.id }).update({ disabled: true });
     if (kind.name === 'sqlite') expect((await users.findById(u.id))!.disabled).toBe(true);
@@ -102,6 +100,22 @@ describe.each(storeMatrix)('shared cache on $name', (kind) => {
     expect((await users.findById(u.id))!.disabled).toBe(false);
     await new UsersRepo(t.db).endTokens(u.id, 12_345);
     expect((await users.findById(u.id))!.tokensValidAfter).toBe(12_345);
+  });
+
+  it('a user found by e-mail is cached for the lookup by id too, and a change is seen by both', async () => {
+    const primed = cacheAcrossRequests(new UsersRepo(t.db), 'users', ['findById', 'findByEmail'], changes, {
+      primes: { findByEmail: (v: unknown) => (v ? { method: 'findById', args: [(v as { id: string }).id] } : undefined) },
+    });
+    const u = await t.user();
+    // (The insert's notification may still be on its way: until a lookup by e-mail is answered from the cache.)
+    await untilCached(() => primed.findByEmail(u.email));
+    reads.length = 0;
+    expect((await primed.findById(u.id))!.email).toBe(u.email);
+    expect(reads).toHaveLength(0);
+    await other('users').where({ id: u.id }).update({ name: 'Seen' });
+    if (kind.name === 'sqlite') expect((await primed.findById(u.id))!.name).toBe('Seen');
+    else await until(async () => (await primed.findById(u.id))!.name === 'Seen', 2000);
+    expect((await primed.findByEmail(u.email))!.name).toBe('Seen');
   });
 
   it('keeps "no open recovery" until a recovery is started, by another connection or by this process', async () => {
