@@ -7,7 +7,7 @@ import { createDb, migrate, type Db } from './store/db.js';
 import { createRedis } from './store/redis.js';
 import { RedisKv, SqlKv, type KvStore } from './store/kv.js';
 import { deferWritesPerRequest } from './store/kv-write-behind.js';
-import { UsersRepo, type User } from './store/repos/users.js';
+import { UsersRepo, findByEmailAnswersFindById } from './store/repos/users.js';
 import { ClientsRepo } from './store/repos/clients.js';
 import { SecretBox } from './security/crypto.js';
 import { PasswordHasher } from './security/password.js';
@@ -144,14 +144,12 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
     // Across requests too, while the table's change counter stands still (src/store/shared-cache.ts).
     const changes = followTableChanges(config.database, log, db);
     if (changes) closers.unshift(() => changes.close());
-    // The password step finds the user by e-mail; what follows in the same request asks by id.
-    const byEmailAlsoById = { findByEmail: (u: unknown) => (u ? { method: 'findById', args: [(u as User).id] } : undefined) };
     const users = memoizeReads(
-      cacheAcrossRequests(new UsersRepo(db), 'users', ['findById', 'findByEmail'], changes, { primes: byEmailAlsoById }),
+      cacheAcrossRequests(new UsersRepo(db), 'users', ['findById', 'findByEmail'], changes, { primes: findByEmailAnswersFindById }),
       'users',
       ['findById', 'findByEmail'],
       '',
-      byEmailAlsoById,
+      findByEmailAnswersFindById,
     );
     const clients = memoizeReads(cacheAcrossRequests(new ClientsRepo(db, box), 'clients', ['find'], changes), 'clients', ['find']);
     const hasher = new PasswordHasher(config.argon2);

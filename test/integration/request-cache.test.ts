@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeMatrix } from '../helpers/stores.js';
 import { testDb, type TestDb } from '../helpers/db.js';
-import { UsersRepo } from '../../src/store/repos/users.js';
+import { UsersRepo, findByEmailAnswersFindById } from '../../src/store/repos/users.js';
 import { invalidateOnWrites, memoizeReads, requestScope } from '../../src/store/request-cache.js';
 
 const inRequest = <T>(fn: () => Promise<T>) => {
@@ -83,8 +83,7 @@ describe.each(storeMatrix)('request-scoped read memo on $name', (kind) => {
   describe('a read that answers another (findByEmail primes findById)', () => {
     let primed: UsersRepo;
     beforeAll(() => {
-      const byEmailAlsoById = { findByEmail: (u: unknown) => (u ? { method: 'findById', args: [(u as { id: string }).id] } : undefined) };
-      primed = memoizeReads(new UsersRepo(t.db), 'users', ['findById', 'findByEmail'], '', byEmailAlsoById);
+      primed = memoizeReads(new UsersRepo(t.db), 'users', ['findById', 'findByEmail'], '', findByEmailAnswersFindById);
     });
 
     it('answers findById from the record findByEmail found, as its own copy', async () => {
@@ -133,9 +132,7 @@ describe.each(storeMatrix)('request-scoped read memo on $name', (kind) => {
           return found;
         }
       }
-      const slow = memoizeReads(new HeldUsers(t.db), 'users', ['findById', 'findByEmail'], '', {
-        findByEmail: (v: unknown) => (v ? { method: 'findById', args: [(v as { id: string }).id] } : undefined),
-      });
+      const slow = memoizeReads(new HeldUsers(t.db), 'users', ['findById', 'findByEmail'], '', findByEmailAnswersFindById);
       reads.length = 0;
       await inRequest(async () => {
         const pending = slow.findByEmail(u.email);

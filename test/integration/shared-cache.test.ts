@@ -14,7 +14,7 @@ import { createDb, type Db } from '../../src/store/db.js';
 import { ClientsRepo } from '../../src/store/repos/clients.js';
 import { followTableChanges, type TableGenerations } from '../../src/store/table-generations.js';
 import { cacheAcrossRequests } from '../../src/store/shared-cache.js';
-import { UsersRepo } from '../../src/store/repos/users.js';
+import { UsersRepo, findByEmailAnswersFindById } from '../../src/store/repos/users.js';
 import { RecoveriesRepo } from '../../src/recovery/repo.js';
 import { FactorsRepo, filterListsInMemory } from '../../src/store/repos/factors.js';
 
@@ -103,9 +103,7 @@ describe.each(storeMatrix)('shared cache on $name', (kind) => {
   });
 
   it('a user found by e-mail is cached for the lookup by id too, and a change is seen by both', async () => {
-    const primed = cacheAcrossRequests(new UsersRepo(t.db), 'users', ['findById', 'findByEmail'], changes, {
-      primes: { findByEmail: (v: unknown) => (v ? { method: 'findById', args: [(v as { id: string }).id] } : undefined) },
-    });
+    const primed = cacheAcrossRequests(new UsersRepo(t.db), 'users', ['findById', 'findByEmail'], changes, { primes: findByEmailAnswersFindById });
     const u = await t.user();
     // (The insert's notification may still be on its way: until a lookup by e-mail is answered from the cache.)
     await untilCached(() => primed.findByEmail(u.email));

@@ -2,6 +2,7 @@ import type { Db } from '../db.js';
 import { writeWithRequestCommit } from '../../audit/request-batch.js';
 import { guardStore, AppError } from '../../errors/index.js';
 import { newId } from '../../security/crypto.js';
+import type { Primes } from '../request-cache.js';
 
 export interface User {
   id: string;
@@ -35,6 +36,14 @@ const toUser = (row: Record<string, unknown>): User => ({
   emailVerified: Boolean(row.email_verified),
   locale: typeof row.locale === 'string' && row.locale !== '' ? row.locale : null,
 });
+
+/**
+ * For the read caches (src/store/request-cache.ts, shared-cache.ts): the user `findByEmail` found is the one
+ * `findById(user.id)` finds — the password step asks by e-mail, what follows it by id.
+ */
+export const findByEmailAnswersFindById: Primes = {
+  findByEmail: (user) => (user ? { method: 'findById', args: [(user as User).id] } : undefined),
+};
 
 export function normaliseEmail(email: string): string {
   return email.trim().normalize('NFKC').toLowerCase();
