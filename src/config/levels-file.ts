@@ -4,10 +4,13 @@
  *     - { acr: loa1, level: 1, max_age_seconds: 1209600, min_factors: 1, phishing_resistant: false }
  */
 import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from './index.js';
+import { lazy } from '../lazy.js';
 import type { LevelRule } from '../policy/levels.js';
+
+// Loaded only when STEPWISE_LEVELS_FILE is set (src/lazy.ts).
+const yaml = lazy<typeof import('yaml')>('yaml');
 
 const fileSchema = z.object({
   levels: z
@@ -30,7 +33,7 @@ const fileSchema = z.object({
 export function loadLevelsFile(path: string): LevelRule[] {
   let raw: unknown;
   try {
-    raw = parse(readFileSync(path, 'utf8'));
+    raw = yaml().parse(readFileSync(path, 'utf8'));
   } catch (err) {
     throw new ConfigError(`STEPWISE_LEVELS_FILE: cannot read ${path}: ${(err as Error).message}`);
   }

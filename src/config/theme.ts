@@ -11,9 +11,12 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, resolve, sep } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import { PUBLIC_DIR } from '../paths.js';
+
+// Only a theme.yaml needs the YAML parser: most deployments never load it (src/lazy.ts).
+const yaml = lazy<typeof import('yaml')>('yaml');
 
 export interface UiConfig {
   themeDir: string | undefined;
@@ -91,7 +94,7 @@ function readThemeFile(dir: string, warnings: string[]): z.infer<typeof themeFil
   let raw: unknown;
   try {
     const text = readFileSync(file, 'utf8');
-    raw = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    raw = file.endsWith('.json') ? JSON.parse(text) : yaml().parse(text);
   } catch (err) {
     warnings.push(`theme: ${file} could not be read (${(err as Error).message}); using the shipped theme`);
     return {};

@@ -6,7 +6,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { BlockList, isIP } from 'node:net';
-import { Reader, type Response } from 'maxmind';
+import type { Reader, Response } from 'maxmind';
+import { lazy } from '../lazy.js';
+
+// Only a deployment with GEOIP_DB loads the MaxMind reader (src/lazy.ts).
+const maxmind = lazy<typeof import('maxmind')>('maxmind');
 
 export interface GeoPoint {
   /** ISO 3166-1 alpha-2 code, e.g. "GB". */
@@ -197,7 +201,7 @@ export class GeoIp {
     if (marker < 0) throw fail('not a MaxMind DB file (no metadata section)');
     let reader: Reader<Response>;
     try {
-      reader = new Reader<Response>(db);
+      reader = new (maxmind().Reader)<Response>(db);
     } catch (err) {
       throw fail('bad metadata', err);
     }

@@ -7,12 +7,14 @@
  *
  * Durations: `30d`, `24h`, `15m`, `90s`, or a plain number of seconds.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { resolve } from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import type { LineCounter, Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../config/index.js';
+import { lazy } from '../lazy.js';
 import { PROJECT_ROOT } from '../paths.js';
 import type { RiskAction, RiskPolicy, SignalName } from './types.js';
 import { SECOND_APPROVAL_ACTIONS } from '../admin/approval-kinds.js';
@@ -25,6 +27,17 @@ import { SECOND_APPROVAL_ACTIONS } from '../admin/approval-kinds.js';
 export const DEFAULT_POLICY_PATH = resolve(PROJECT_ROOT, 'policy/default.yaml');
 
 const ENV_NAME = 'STEPWISE_POLICY_FILE';
+
+// The YAML parser (~70 modules, ~1.3 MiB of heap for good) is loaded only for a file that is not the shipped
+// default word for word (src/lazy.ts).
+const yaml = lazy<typeof import('yaml')>('yaml');
+
+/**
+ * SHA-256 of policy/default.yaml as shipped. That file states every built-in default (a test checks that it
+ * parses to exactly the policy of an empty file, and that this is its hash), so a file with these bytes is
+ * the built-in defaults without parsing it. Edited in place, its hash differs and it is parsed as any other.
+ */
+export const SHIPPED_DEFAULT_POLICY_SHA256 = '961dc5d341d786c57437e479ca2b4064fea736a5beb1a5868293ae87edb8d134';
 
 const SIGNALS = [
   'new_device',
@@ -247,6 +260,7 @@ export function loadPolicyFile(path: string | undefined): RiskPolicy {
   } catch (err) {
     throw new ConfigError(`${ENV_NAME}: cannot read ${file}: ${(err as Error).message}`);
   }
+  if (createHash('sha256').update(text).digest('hex') === SHIPPED_DEFAULT_POLICY_SHA256) return toPolicy(fileSchema.parse({}));
   return parsePolicy(text, file);
 }
 
@@ -255,6 +269,7 @@ export function loadPolicyFile(path: string | undefined): RiskPolicy {
  * Throws ConfigError (one line: `STEPWISE_POLICY_FILE: <source>:<line>: <key.path>: <problem>`).
  */
 export function parsePolicy(text: string, source: string): RiskPolicy {
+  const { LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   const syntax = doc.errors[0];
@@ -286,6 +301,7 @@ function formatPath(path: readonly (string | number)[]): string {
 
 /** 1-based line of the key (or, for a scalar value, of the value) at `path`; the nearest existing ancestor otherwise. */
 function lineOf(root: YamlNode | null, lc: LineCounter, path: readonly (string | number)[], keyOnly: boolean): number {
+  const { isMap, isScalar, isSeq } = yaml();
   let node: unknown = root;
   let offset = root?.range?.[0] ?? 0;
   for (const seg of path) {

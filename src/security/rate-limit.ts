@@ -6,17 +6,20 @@
  * Verification endpoints fail closed: when the counter store is down, the attempt is refused with
  * store_unavailable instead of going unthrottled.
  */
-import {
-  RateLimiterPostgres,
-  RateLimiterRedis,
-  RateLimiterRes,
-  RateLimiterSQLite,
-  type RateLimiterAbstract,
-} from 'rate-limiter-flexible';
+import type { RateLimiterAbstract, RateLimiterPostgres, RateLimiterRedis, RateLimiterRes, RateLimiterSQLite } from 'rate-limiter-flexible';
 import type { Redis } from 'ioredis';
 import type { Db } from '../store/db.js';
 import { isPostgres } from '../store/db.js';
 import { AppError } from '../errors/index.js';
+import { lazy } from '../lazy.js';
+
+// The package's index loads all of its ~25 limiters and their helpers (~1 MiB of heap for good); a process
+// needs one of these three, and the result class their rejections are (src/lazy.ts).
+const limiterModule = <T>(name: string) => lazy<T>(`rate-limiter-flexible/lib/${name}.js`);
+const RedisLimiter = limiterModule<typeof RateLimiterRedis>('RateLimiterRedis');
+const SQLiteLimiter = limiterModule<typeof RateLimiterSQLite>('RateLimiterSQLite');
+const PostgresLimiter = limiterModule<typeof RateLimiterPostgres>('RateLimiterPostgres');
+const LimiterResult = limiterModule<typeof RateLimiterRes>('RateLimiterRes');
 
 export interface ThrottleRule {
   name: string;
@@ -130,7 +133,7 @@ export class Throttle {
     try {
       return (await this.limiter.consume(key)).consumedPoints;
     } catch (err) {
-      if (err instanceof RateLimiterRes) throw new ThrottledError(err.msBeforeNext);
+      if (err instanceof LimiterResult()) throw new ThrottledError(err.msBeforeNext);
       throw unavailable(err);
     }
   }
@@ -263,13 +266,13 @@ export async function createThrottle(rule: ThrottleRule, stores: { db: Db; redis
     duration: rule.durationSeconds,
     blockDuration: rule.blockSeconds,
   };
-  if (stores.redis) return new Throttle(rule, new RateLimiterRedis({ ...opts, storeClient: stores.redis }), stores.redis);
+  if (stores.redis) return new Throttle(rule, new (RedisLimiter())({ ...opts, storeClient: stores.redis }), stores.redis);
   const tableOpts = { ...opts, storeClient: stores.db, storeType: 'knex', tableName: 'rate_limits' };
   // SQLite: the table lives in the transient file (src/store/transient-schema.ts creates it); the limiter would
   // create it in the main one.
-  if (!isPostgres(stores.db)) return new Throttle(rule, new RateLimiterSQLite({ ...tableOpts, tableCreated: true }));
+  if (!isPostgres(stores.db)) return new Throttle(rule, new (SQLiteLimiter())({ ...tableOpts, tableCreated: true }));
   const limiter = await new Promise<RateLimiterAbstract>((resolve, reject) => {
-    const l: RateLimiterAbstract = new RateLimiterPostgres(tableOpts, (err?: Error) => (err ? reject(err) : resolve(l)));
+    const l: RateLimiterAbstract = new (PostgresLimiter())(tableOpts, (err?: Error) => (err ? reject(err) : resolve(l)));
   });
   return new Throttle(rule, limiter);
 }

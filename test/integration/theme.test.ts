@@ -55,6 +55,17 @@ describe('theme: missing files', () => {
     expect(refused.css).not.toMatch(/display/);
     expect(refused.warnings[0]).toMatch(/colors\.accent: a CSS colour/);
   });
+
+  test('a theme.yaml is read like a theme.json (the YAML parser loads on demand)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stepwise-yaml-theme-'));
+    writeFileSync(join(dir, 'theme.yaml'), 'product_name: Acme YAML\ncolors:\n  accent: "#00aa00"\n');
+    const theme = loadTheme(dir);
+    expect(theme.warnings).toEqual([]);
+    expect(theme.productName).toBe('Acme YAML');
+    expect(theme.css).toMatch(/#00aa00/);
+    writeFileSync(join(dir, 'theme.yaml'), 'product_name: [unclosed\n');
+    expect(loadTheme(dir).warnings[0]).toMatch(/theme\.yaml could not be read/);
+  });
 });
 
 describe.each(storeMatrix)('theme and languages ($name)', (kind) => {

@@ -1,10 +1,19 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/index.js';
-import { DEFAULT_POLICY_PATH, formatDuration, loadPolicyFile, parseCidr, parseDuration, parsePolicy } from '../../src/risk/policy-file.js';
+import {
+  DEFAULT_POLICY_PATH,
+  SHIPPED_DEFAULT_POLICY_SHA256,
+  formatDuration,
+  loadPolicyFile,
+  parseCidr,
+  parseDuration,
+  parsePolicy,
+} from '../../src/risk/policy-file.js';
 import type { RiskPolicy, SignalName } from '../../src/risk/types.js';
 
 const SIGNALS: SignalName[] = [
@@ -95,6 +104,29 @@ describe('the shipped default policy', () => {
     expect(DEFAULT_POLICY_PATH).toMatch(/[/\\]policy[/\\]default\.yaml$/);
     expect(loadPolicyFile(undefined)).toStrictEqual(DEFAULTS);
     expect(loadPolicyFile(DEFAULT_POLICY_PATH)).toStrictEqual(DEFAULTS);
+  });
+
+  it('is recognised by its hash and not parsed, while any other text is parsed as a policy', () => {
+    const text = readFileSync(DEFAULT_POLICY_PATH, 'utf8');
+    // The loader skips the YAML parser for exactly these bytes; the shipped file must parse to what it skips to.
+    expect(parsePolicy(text, DEFAULT_POLICY_PATH)).toStrictEqual(DEFAULTS);
+    expect(
+      createHash('sha256').update(text).digest('hex'),
+      'policy/default.yaml changed: if it still parses to the built-in defaults, set SHIPPED_DEFAULT_POLICY_SHA256 (src/risk/policy-file.ts) to its new hash',
+    ).toBe(SHIPPED_DEFAULT_POLICY_SHA256);
+    const dir = mkdtempSync(join(tmpdir(), 'stepwise-policy-'));
+    const copy = join(dir, 'same.yaml');
+    writeFileSync(copy, text);
+    expect(loadPolicyFile(copy)).toStrictEqual(DEFAULTS);
+    // One value changed in an otherwise identical file (as an operator editing the shipped file in place would):
+    // parsed, and the change takes effect; a broken one is still reported with its line.
+    const edited = join(dir, 'edited.yaml');
+    expect(text).toMatch(/^  new_device: prompt_mfa/m);
+    writeFileSync(edited, text.replace(/^  new_device: prompt_mfa/m, '  new_device: require_mfa'));
+    expect(loadPolicyFile(edited)).toStrictEqual({ ...DEFAULTS, riskBasedPrompting: { ...DEFAULTS.riskBasedPrompting, new_device: 'require_mfa' } });
+    const broken = join(dir, 'broken.yaml');
+    writeFileSync(broken, text.replace(/^  new_device: prompt_mfa/m, '  new_device: ask'));
+    expect(() => loadPolicyFile(broken)).toThrow(/broken\.yaml:\d+: risk_based_prompting\.new_device: expected one of/);
   });
 
   it('states every key explicitly, with the same values as the built-in defaults', () => {

@@ -2,7 +2,11 @@
  * Pure TOTP helpers around otplib (RFC 6238: SHA-1, 6 digits, 30 s period, T0 = 0). No I/O and no state:
  * replay protection is the caller's job (store the last used time step per factor, atomically).
  */
-import { generateSecret, generateURI, verifySync } from 'otplib';
+import { lazy } from '../../lazy.js';
+
+// Loaded with the first TOTP enrolment or check: a process whose users sign in without TOTP never holds it
+// (~0.8 MiB of heap; src/lazy.ts).
+const otplib = lazy<typeof import('otplib')>('otplib');
 
 export const TOTP_PERIOD_SECONDS = 30;
 export const TOTP_DIGITS = 6;
@@ -15,12 +19,12 @@ export type TotpCheck = { ok: true; step: number } | { ok: false; reason: 'inval
 
 /** A fresh Base32 secret (160 bits from a CSPRNG). */
 export function newTotpSecret(): string {
-  return generateSecret({ length: TOTP_SECRET_BYTES });
+  return otplib().generateSecret({ length: TOTP_SECRET_BYTES });
 }
 
 /** The otpauth:// provisioning URI that authenticator apps scan. */
 export function totpUri({ issuer, account, secret }: { issuer: string; account: string; secret: string }): string {
-  return generateURI({ issuer, label: account, secret, algorithm: 'sha1', digits: TOTP_DIGITS, period: TOTP_PERIOD_SECONDS });
+  return otplib().generateURI({ issuer, label: account, secret, algorithm: 'sha1', digits: TOTP_DIGITS, period: TOTP_PERIOD_SECONDS });
 }
 
 /** Strips spaces and dashes people type or paste ("123 456", "123-456"). Non-strings become ''. */
@@ -34,6 +38,7 @@ export function isTotpCodeFormat(code: unknown): boolean {
 }
 
 function match(secret: string, token: string, epoch: number, afterTimeStep?: number): number | null {
+  const { verifySync } = otplib(); // outside the try: a failed load is an error, not "no match"
   try {
     const r = verifySync({
       secret,
