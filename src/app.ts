@@ -81,7 +81,7 @@ export function createApp(c: Container): Provider {
 
   app.use(securityHeaders(c.config.issuer.startsWith('https://')));
   // The request's language (ui_locales, switcher cookie, Accept-Language) for every page and error below.
-  app.use(localeContext(c.i18n, app));
+  app.use(localeContext(c.i18n, app, (ctx) => !PROTOCOL_API.test(ctx.path)));
   app.use(errorHandler(c.views, c.log));
   app.use(countStoreErrors(c.metrics));
   // A request's audit events commit together before it answers (inside the error handler: a failed commit is a 503).

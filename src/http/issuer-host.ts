@@ -7,7 +7,7 @@ import type { Context, Next } from 'koa';
 
 export function pinIssuerHost(issuer: string) {
   const host = new URL(issuer).host;
-  return async function issuerHost(ctx: Context, next: Next) {
+  return function issuerHost(ctx: Context, next: Next) {
     ctx.req.headers.host = host;
     delete ctx.req.headers['x-forwarded-host'];
     return next();

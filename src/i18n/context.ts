@@ -54,10 +54,15 @@ async function decide(state: RequestLocale): Promise<string> {
   return state.locale;
 }
 
-/** Decides the locale up front (one interaction read on /interaction pages), so every message agrees. */
-export function localeContext(i18n: I18n, provider?: Provider) {
+/**
+ * Decides the locale up front (one interaction read on /interaction pages), so every message agrees. Where
+ * `upFront` says no (the protocol's machine endpoints: their error_description is ASCII by RFC 6749 §5.2 and
+ * never localised), it is decided only if something asks for it, and errors speak English.
+ */
+export function localeContext(i18n: I18n, provider?: Provider, upFront: (ctx: Context) => boolean = () => true) {
   return function withLocale(ctx: Context, next: Next) {
     const state: RequestLocale = { i18n, ctx, provider };
+    if (!upFront(ctx)) return withScopeValue('locale', state, next);
     return withScopeValue('locale', state, async () => {
       await decide(state);
       return next();

@@ -8,16 +8,17 @@ import type Provider from 'oidc-provider';
 import type { UsersRepo } from '../store/repos/users.js';
 
 export function endSessionsOfDisabledAccounts(provider: Provider, users: UsersRepo) {
-  return async function endDeadSessions(ctx: Context, next: Next) {
-    if (ctx.method === 'GET' || ctx.method === 'POST') {
-      if (ctx.path === '/auth' || ctx.path.startsWith('/auth/')) {
-        const session = await provider.Session.get(ctx);
-        if (session.accountId) {
-          const user = await users.findById(session.accountId);
-          if (!user || user.disabled) await session.destroy();
-        }
-      }
+  async function endIfDead(ctx: Context, next: Next) {
+    const session = await provider.Session.get(ctx);
+    if (session.accountId) {
+      const user = await users.findById(session.accountId);
+      if (!user || user.disabled) await session.destroy();
     }
     return next();
+  }
+  // Only authorization requests are looked at; every other request passes straight through.
+  return function endDeadSessions(ctx: Context, next: Next) {
+    const authorization = (ctx.method === 'GET' || ctx.method === 'POST') && (ctx.path === '/auth' || ctx.path.startsWith('/auth/'));
+    return authorization ? endIfDead(ctx, next) : next();
   };
 }

@@ -15,8 +15,12 @@ function missing(params: Record<string, unknown>): boolean {
 }
 
 export function requireRedirectUri() {
-  return async function redirectUriRequired(ctx: Context, next: Next) {
-    if (ctx.path !== '/auth') return next();
+  // Only /auth is looked at; every other request passes straight through (no async frame of its own).
+  return function redirectUriRequired(ctx: Context, next: Next) {
+    return ctx.path === '/auth' ? check(ctx, next) : next();
+  };
+
+  async function check(ctx: Context, next: Next) {
     if (ctx.method === 'GET') {
       if (missing(ctx.query)) throw new AppError('invalid_request', 'The authorization request is missing redirect_uri.');
       return next();
@@ -28,5 +32,5 @@ export function requireRedirectUri() {
       });
     }
     return next();
-  };
+  }
 }

@@ -18,13 +18,17 @@ const RESUME = /^\/auth\/([^/]+)$/;
 const RESUME_COOKIE = 'stepwise_resume'; // cookies.names.resume in oidc/provider.ts
 
 export function rejectUnknownResumes(provider: Provider, kv?: KvStore) {
-  return async function resumeGuard(ctx: Context, next: Next) {
+  // Every other request passes straight through (no async frame of its own).
+  return function resumeGuard(ctx: Context, next: Next) {
     const uid = ctx.method === 'GET' || ctx.method === 'POST' ? RESUME.exec(ctx.path)?.[1] : undefined;
-    if (uid === undefined) return next();
+    return uid === undefined ? next() : guard(ctx, next, uid);
+  };
+
+  async function guard(ctx: Context, next: Next, uid: string) {
     const interaction = await provider.Interaction.find(uid);
     if (!interaction) throw new AppError('interaction_not_found');
     const ownResume = ctx.cookies.get(RESUME_COOKIE, { signed: true }) === uid;
     if (kv && interaction.result && ownResume && !(await kv.add(`resume:${uid}`, randomUUID(), 3600))) throw new AppError('interaction_not_found');
     return next();
-  };
+  }
 }

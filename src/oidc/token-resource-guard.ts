@@ -19,21 +19,55 @@ function oauthError(ctx: Context, error: string, description: string) {
   ctx.body = { error, error_description: description };
 }
 
-async function readRaw(ctx: Context): Promise<Buffer | null> {
-  const chunks: Buffer[] = [];
-  let received = 0;
-  // destroyOnReturn: false — stopping at the limit must not destroy the request (and reset the connection).
-  for await (const chunk of ctx.req.iterator({ destroyOnReturn: false })) {
-    received += (chunk as Buffer).length;
-    if (received > LIMIT) return null;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, received);
+/**
+ * The body's bytes, or null past LIMIT (reading stops there; the request is not destroyed, so the 400 still
+ * reaches the client). Plain stream events: a token body is one chunk, and an async iterator would add its
+ * promises and end-of-stream listeners to every token request.
+ */
+function readRaw(ctx: Context): Promise<Buffer | null> {
+  const req = ctx.req;
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const settle = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received <= LIMIT) return void chunks.push(chunk);
+      settle();
+      req.pause();
+      resolve(null);
+    };
+    const onEnd = () => {
+      settle();
+      resolve(Buffer.concat(chunks, received));
+    };
+    const onError = (err: Error) => {
+      settle();
+      reject(err);
+    };
+    const onClose = () => {
+      settle();
+      reject(new Error('the request closed before its body was read'));
+    };
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', onError);
+    req.once('close', onClose);
+  });
 }
 
 export function refuseTokenResource() {
-  return async function tokenResourceGuard(ctx: Context, next: Next) {
+  return function tokenResourceGuard(ctx: Context, next: Next) {
     if (ctx.path !== '/token' || ctx.method !== 'POST' || !ctx.is('application/x-www-form-urlencoded') || !ctx.req.readable) return next();
+    return guard(ctx, next);
+  };
+
+  async function guard(ctx: Context, next: Next) {
     const raw = await readRaw(ctx);
     let text: string;
     try {
@@ -45,5 +79,5 @@ export function refuseTokenResource() {
     if (parse(text).resource !== undefined) return oauthError(ctx, 'invalid_target', 'resource indicator is missing, or unknown');
     ctx.request.body = text;
     return next();
-  };
+  }
 }

@@ -108,7 +108,8 @@ const FORWARDING_HEADERS = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded
 /** Koa middleware: sets `ctx.request.ip`; register it before anything reads ctx.ip. */
 export function clientIp(trust: TrustProxy) {
   const resolver = clientIpResolver(trust);
-  return async (ctx: Context, next: Next) => {
+  // Not async: a pass-through middleware adds no promise of its own to every request.
+  return (ctx: Context, next: Next) => {
     const peer = ctx.req.socket.remoteAddress;
     ctx.request.ip = resolver.resolve(peer, ctx.get('x-forwarded-for') || undefined);
     // Koa's proxy mode would still believe X-Forwarded-Proto/Host from an untrusted peer: drop them.

@@ -124,7 +124,7 @@ export function flushKvWritesPerRequest() {
         const writes = [...deferred.writes].filter(([key, p]) => !(p.value === null && deferred.read.get(key) === null));
         deferred.writes.clear();
         deferred.read.clear();
-        await writeAll(writes);
+        if (writes.length > 0) await writeAll(writes);
       }
     });
   };

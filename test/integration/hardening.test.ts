@@ -64,4 +64,29 @@ describe.each(storeMatrix)('hardening on $name', (kind) => {
     const res = await browser.request('/demo/logout', { form: { note: 'no csrf here' } });
     expect(res.status).toBe(403);
   });
+
+  it('a token request body past 56 KiB → 400 invalid_request (the answer still arrives), and the next request works', async () => {
+    const res = await fetch(`${srv.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `grant_type=client_credentials&pad=${'a'.repeat(80 * 1024)}`,
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: 'invalid_request' });
+    const next = await fetch(`${srv.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=nope' });
+    expect(next.status).toBeGreaterThanOrEqual(400);
+    expect(next.status).toBeLessThan(500);
+  });
+
+  it('protocol errors speak English whatever the Accept-Language (RFC 6749 §5.2: ASCII error_description)', async () => {
+    const res = await fetch(`${srv.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'accept-language': 'de, fr;q=0.5' },
+      body: 'grant_type=refresh_token&refresh_token=unknown',
+    });
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    const body = (await res.json()) as { error: string; error_description?: string };
+    expect(body.error).toMatch(/^invalid_(client|grant|request)$/);
+    expect(body.error_description ?? '').toMatch(/^[\x20-\x7e]*$/);
+  });
 });
