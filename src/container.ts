@@ -152,7 +152,7 @@ export async function buildContainer(config: Config, opts: ContainerOptions = {}
       findByEmailAnswersFindById,
     );
     const clients = memoizeReads(cacheAcrossRequests(new ClientsRepo(db, box), 'clients', ['find'], changes), 'clients', ['find']);
-    const hasher = new PasswordHasher(config.argon2);
+    const hasher = new PasswordHasher(config.argon2, config.argon2Concurrency);
     const auditKeys = CheckpointKeys.fromBox(box);
     const audit = new AuditLog(db, now, { keys: auditKeys });
     const metrics = new Metrics();

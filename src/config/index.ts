@@ -2,6 +2,7 @@
  * Configuration: read from the environment once at start-up, validated with zod.
  * Nothing else in the codebase reads process.env.
  */
+import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_LEVELS, type LevelRule } from '../policy/levels.js';
@@ -84,6 +85,7 @@ const envSchema = z.object({
   ARGON2_MEMORY_KIB: intFromEnv(19456, 7168, 4_194_304),
   ARGON2_TIME_COST: intFromEnv(2, 1, 20),
   ARGON2_PARALLELISM: intFromEnv(1, 1, 16),
+  ARGON2_CONCURRENCY: intFromEnv(availableParallelism(), 1, 256),
   PASSWORD_MIN_LENGTH: intFromEnv(8, 8, 64),
   LOGIN_MAX_FAILURES: intFromEnv(10, 1, 100),
   WEBAUTHN_RP_ID: z.string().min(1).optional(),
@@ -136,6 +138,8 @@ export interface Config {
   trustProxy: TrustProxy;
   logLevel: string;
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
+  /** How many argon2id hashes run at once (src/security/password.ts); the others wait their turn. */
+  argon2Concurrency: number;
   password: { minLength: number; maxLength: number };
   login: { maxFailures: number };
   webauthn: { rpID: string; rpName: string; origin: string };
@@ -212,6 +216,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: env.TRUST_PROXY,
     logLevel: env.LOG_LEVEL,
     argon2: { memoryCost: env.ARGON2_MEMORY_KIB, timeCost: env.ARGON2_TIME_COST, parallelism: env.ARGON2_PARALLELISM },
+    argon2Concurrency: env.ARGON2_CONCURRENCY,
     password: { minLength: env.PASSWORD_MIN_LENGTH, maxLength: 256 },
     login: { maxFailures: env.LOGIN_MAX_FAILURES },
     webauthn: { rpID: env.WEBAUTHN_RP_ID ?? issuerUrl.hostname, rpName: env.WEBAUTHN_RP_NAME, origin: issuerUrl.origin },

@@ -1,16 +1,29 @@
 /** Argon2id password hashing (@node-rs/argon2, off the event loop). */
 import { hash, verify } from '@node-rs/argon2';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { ConcurrencyGate } from '../concurrency-gate.js';
 import { resolve } from 'node:path';
 import type { Config } from '../config/index.js';
 import { PROJECT_ROOT } from '../paths.js';
 
 const ARGON2ID = 2; // Algorithm.Argon2id; the enum is a const enum, unusable under isolated modules.
 
+/**
+ * Hashes run at most one per core at a time (ARGON2_CONCURRENCY): each holds `memoryCost` KiB while it runs,
+ * and libuv's thread pool (4 threads, or UV_THREADPOOL_SIZE) would otherwise run as many as it has threads —
+ * more memory, no more throughput once the cores are busy, and no thread left for file and DNS work.
+ */
 export class PasswordHasher {
   private dummyHash: Promise<string> | undefined;
+  private readonly gate: ConcurrencyGate;
 
-  constructor(private readonly params: Config['argon2']) {}
+  constructor(
+    private readonly params: Config['argon2'],
+    concurrency: number = availableParallelism(),
+  ) {
+    this.gate = new ConcurrencyGate(concurrency);
+  }
 
   /** NFKC-normalised so the same password typed in composed or decomposed form verifies (NIST 800-63B §3.1.1.2). */
   static normalise(password: string): string {
@@ -18,12 +31,14 @@ export class PasswordHasher {
   }
 
   hash(password: string): Promise<string> {
-    return hash(PasswordHasher.normalise(password), { algorithm: ARGON2ID, ...this.params });
+    const normalised = PasswordHasher.normalise(password);
+    return this.gate.run(() => hash(normalised, { algorithm: ARGON2ID, ...this.params }));
   }
 
   async verify(passwordHash: string, password: string): Promise<boolean> {
     try {
-      return await verify(passwordHash, PasswordHasher.normalise(password));
+      const normalised = PasswordHasher.normalise(password);
+      return await this.gate.run(() => verify(passwordHash, normalised));
     } catch {
       return false;
     }

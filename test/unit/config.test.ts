@@ -1,5 +1,5 @@
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
@@ -15,6 +15,8 @@ describe('loadConfig', () => {
     expect(a.issuer).toBe('http://localhost:3000');
     expect(a.database).toEqual({ client: 'sqlite', filename: join(d, 'x.sqlite') });
     expect(a.argon2).toEqual({ memoryCost: 19456, timeCost: 2, parallelism: 1 });
+    expect(a.argon2Concurrency).toBe(availableParallelism());
+    expect(loadConfig({ ...env, ARGON2_CONCURRENCY: '3' }).argon2Concurrency).toBe(3);
     expect(a.webConcurrency).toBe(1);
     expect(a.secrets.encryptionKey).toHaveLength(32);
     const b = loadConfig(env);
@@ -28,6 +30,7 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ REDIS_URL: 'http://x' })).toThrow(/^REDIS_URL:/);
     expect(() => loadConfig({ ARGON2_MEMORY_KIB: '1024' })).toThrow(/^ARGON2_MEMORY_KIB:/);
     expect(() => loadConfig({ WEB_CONCURRENCY: '0' })).toThrow(/^WEB_CONCURRENCY:/);
+    expect(() => loadConfig({ ARGON2_CONCURRENCY: '0' })).toThrow(/^ARGON2_CONCURRENCY:/);
     expect(() => loadConfig({ WEB_CONCURRENCY: 'many' })).toThrow(/^WEB_CONCURRENCY:/);
     expect(() => loadConfig({ STEPWISE_ENCRYPTION_KEY: 'abc', STEPWISE_COOKIE_KEYS: 'x'.repeat(32) })).toThrow(/^STEPWISE_ENCRYPTION_KEY: .*32 bytes/);
   });
